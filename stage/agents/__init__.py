@@ -1,0 +1,1 @@
+"""Character agents: context assembly (persona + scoped lore + beat + recent turns) -> reply -> guards."""

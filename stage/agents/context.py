@@ -1,0 +1,148 @@
+"""Assemble what a character sees on a turn, from Jinja templates, with a stable persona prefix."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from stage.agents.inputs import as_quoted_speech
+from stage.prompts import render
+from stage.transcript import Event, Narration, Turn, UserLine
+from stage.types import Beat, LoreHit, Message, Persona, Plot
+
+WINDOW = 6  # recent utterances shown verbatim
+EARLIER_TURNS = 3  # older utterances of this beat kept as one-sentence gists
+LORE_WORDS = 45
+EXAMPLES = 4
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    persona: Persona
+    beat: Beat
+    people: tuple[tuple[str, str], ...]  # (id, display name) of everyone else here, visitors as ("", name)
+    lore: tuple[LoreHit, ...]
+    recent: tuple[Event, ...]
+    earlier: str
+    whispers: tuple[str, ...]
+    cue: str
+
+
+def apply_edits(p: Persona, edits: Mapping[str, str]) -> Persona:
+    """A persona with a writer's session edits applied (text fields and voice fields, as plain strings)."""
+    if not edits:
+        return p
+    voice_fields = {"style", "sentence_length", "vocabulary"}
+    top = {k: v for k, v in edits.items() if k in ("role", "description")}
+    voice = replace(p.voice, **{k: v for k, v in edits.items() if k in voice_fields})
+    listy = {k: tuple(x.strip() for x in v.split("\n") if x.strip()) for k, v in edits.items() if k in ("goals", "fears")}
+    if "examples" in edits:
+        voice = replace(voice, examples=tuple(x.strip() for x in edits["examples"].split("\n") if x.strip()))
+    return replace(p, voice=voice, **top, **listy)  # type: ignore[arg-type]
+
+
+def persona_block(p: Persona) -> str:
+    """The system prompt's stable part for ``p``: only its own secrets, never anyone else's (structural).
+
+    Rendered from the persona alone, so it is byte-identical from turn to turn and llama.cpp reuses its cache."""
+    return render("character_persona.j2", p=p, description=sentences(p.description, 2),
+                  examples=p.voice.examples[:EXAMPLES], secrets=[s.text for s in p.secrets])
+
+
+def sentences(text: str, n: int) -> str:
+    parts = re.split(r"(?<=[.!?])\s+", text.strip())
+    return " ".join(parts[:n])
+
+
+def _first_sentence(text: str, limit: int = 18) -> str:
+    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    words = first.split()
+    return " ".join(words[:limit]) + ("…" if len(words) > limit else "")
+
+
+def line_of(event: Event, names: Mapping[str, str]) -> str:
+    if isinstance(event, Turn):
+        return f"{names.get(event.speaker, event.speaker)}: {event.text}"
+    if isinstance(event, UserLine):
+        if event.as_character:
+            return f"{names.get(event.as_character, event.as_character)}: {as_quoted_speech(event.text)}"
+        return f"{event.name} (a visitor): {as_quoted_speech(event.text)}"
+    if isinstance(event, Narration):
+        return f"(Narrator: {sentences(event.text, 2)})"
+    return ""
+
+
+def history(events: Sequence[Event], names: Mapping[str, str], plot: Plot, beat: Beat) -> tuple[tuple[Event, ...], str]:
+    """Recent events verbatim plus a bounded gist of what came before: the prompt stays flat as scenes grow."""
+    spoken = [e for e in events if isinstance(e, Turn | UserLine | Narration)]
+    since_beat = max((i for i, e in enumerate(spoken) if isinstance(e, Narration) and e.beat == beat.id
+                      and e.source == "director"), default=0)
+    recent = spoken[max(since_beat, len(spoken) - WINDOW):]
+    older = spoken[: len(spoken) - len(recent)]
+    gist_parts = []
+    earlier_beats = [b for b in plot.beats if b.position < beat.position][-1:]
+    if earlier_beats:
+        gist_parts.append(sentences(earlier_beats[0].summary, 2))
+    in_beat = [e for e in older if isinstance(e, Turn) and e.beat == beat.id][-EARLIER_TURNS:]
+    if in_beat:
+        said = "; ".join(f"{names.get(t.speaker, t.speaker)} said \"{_first_sentence(t.text)}\"" for t in in_beat)
+        gist_parts.append(f"Here, {said}.")
+    return tuple(recent), " ".join(gist_parts)
+
+
+def lore_lines(hits: Sequence[LoreHit]) -> list[str]:
+    out = []
+    for h in hits:
+        words = sentences(h.chunk.text, 2).split()
+        out.append(" ".join(words[:LORE_WORDS]) + ("…" if len(words) > LORE_WORDS else ""))
+    return out
+
+
+def build_messages(ctx: TurnContext, names: Mapping[str, str]) -> list[Message]:
+    """System = stable persona + this moment + the conversation so far; user = the line being answered.
+
+    A small chat model answers the user message far better than it continues a transcript, so the last
+    utterance is the user message (as bare speech), and earlier lines sit in the system prompt."""
+    p = ctx.persona
+    people = [(who, sentences(p.relationships.get(cid, ""), 1)) for cid, who in ctx.people]
+    lines = [_own(line_of(e, names), e, p) for e in ctx.recent[:-1]]
+    last = ctx.recent[-1] if ctx.recent else None
+    speaker = _speaker_of(last, names, p) if last is not None else ""
+    scene = render(
+        "character_scene.j2",
+        p=p,
+        beat=ctx.beat,
+        people=people,
+        arc=sentences(p.arc.get(ctx.beat.id, ""), 1),
+        goal=ctx.beat.goals.get(p.id, "stay true to yourself and respond to what is happening"),
+        lore=lore_lines(ctx.lore),
+        earlier=ctx.earlier,
+        whispers=ctx.whispers,
+        lines=[line for line in lines if line],
+        speaker=speaker,
+        cue=ctx.cue,
+    )
+    if last is None:
+        said = "(The scene begins.)"
+    elif isinstance(last, Narration):
+        said = f"({sentences(last.text, 2)})"
+    elif isinstance(last, UserLine):
+        said = as_quoted_speech(last.text)[1:-1]
+    else:
+        said = last.text if isinstance(last, Turn) else ""
+    return [Message("system", persona_block(p) + "\n" + scene), Message("user", said)]
+
+
+def _own(line: str, event: Event, p: Persona) -> str:
+    if isinstance(event, Turn) and event.speaker == p.id:
+        return f"You ({p.name}): {event.text}"
+    return line
+
+
+def _speaker_of(event: Event, names: Mapping[str, str], p: Persona) -> str:
+    if isinstance(event, Turn):
+        return "yourself" if event.speaker == p.id else names.get(event.speaker, event.speaker)
+    if isinstance(event, UserLine):
+        return names.get(event.as_character, event.as_character) if event.as_character else f"{event.name} (a visitor)"
+    return ""

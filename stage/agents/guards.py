@@ -1,0 +1,137 @@
+"""Guards on every reply: a character speaks only for itself, in role, briefly, and not in circles.
+
+``clean`` repairs what can be repaired (a name prefix, another speaker's line, length); ``reject`` names
+what cannot (empty, off-role, self-address, a near-duplicate), and the agent regenerates.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+MAX_WORDS = 60
+MAX_SENTENCES = 3
+
+OFF_ROLE = re.compile(
+    r"\b(as an ai|an ai (language )?model|language model|ai assistant|i am an assistant|i'm an assistant|"
+    r"i'm just an ai|i am an ai|openai|chatgpt|as a character|this role-?play|my (instructions|prompt)|"
+    r"system prompt|i cannot (assist|help) with)\b",
+    re.IGNORECASE,
+)
+SPECIAL_TOKENS = re.compile(r"<\|[^|>]{0,40}\|>|</?s>|\[/?INST\]", re.IGNORECASE)
+SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
+
+
+@dataclass
+class GuardLog:
+    """What the guards did to one reply and what each cost."""
+
+    flags: list[str] = field(default_factory=list)
+    ms: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, name: str, fn: Callable[[], str]) -> str:
+        start = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1000
+
+
+def _name_prefix(name: str) -> re.Pattern[str]:
+    n = re.escape(name)
+    return re.compile(rf"^\s*[\"'*_]*{n}[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*[:：\-–—]\s*", re.IGNORECASE)
+
+
+def strip_own_name(text: str, name: str, log: GuardLog) -> str:
+    out = _name_prefix(name).sub("", text, count=1)
+    if out != text:
+        log.flags.append("strip:own-name")
+    return out
+
+
+def cut_other_speakers(text: str, others: Iterable[str], log: GuardLog) -> str:
+    """Cut at the first point where the reply starts a line for someone else ("Max: ...")."""
+    names = [re.escape(n) for n in others if n]
+    if not names:
+        return text
+    pattern = re.compile(rf"(^|\n|[.!?\"]\s+)[\"'*_]*({'|'.join(names)})[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:", re.IGNORECASE)
+    m = pattern.search(text)
+    if m is None:
+        return text
+    log.flags.append(f"cut:speaker:{m.group(2).lower()}")
+    return text[: m.start()] + (m.group(1).strip() if m.group(1).strip() in ".!?" else "")
+
+
+STAGE_DIRECTION = re.compile(r"\([^()]{0,200}\)|\*[^*]{1,200}\*|\[[^\]]{0,200}\]")
+
+
+def tidy(text: str, log: GuardLog) -> str:
+    """Drop control tokens, stage directions ("(smiles)", "*waves*"), extra paragraphs and wrapping quotes."""
+    out = SPECIAL_TOKENS.sub("", text)
+    out = STAGE_DIRECTION.sub(" ", out)
+    out = out.replace("\r", "")
+    out = out.split("\n\n")[0]  # a spoken turn is one paragraph
+    out = re.sub(r"\s+", " ", out).strip()
+    if len(out) >= 2 and out[0] in "\"“" and out[-1] in "\"”" and out.count('"') <= 2:
+        out = out[1:-1].strip()
+    if out != text.strip():
+        log.flags.append("tidy")
+    return out
+
+
+def limit_length(text: str, log: GuardLog, max_words: int = MAX_WORDS, max_sentences: int = MAX_SENTENCES) -> str:
+    sentences = [s for s in SENTENCE_END.split(text) if s.strip()]
+    out = " ".join(sentences[:max_sentences])
+    words = out.split()
+    if len(words) > max_words:
+        out = " ".join(words[:max_words])
+        last = max(out.rfind("."), out.rfind("!"), out.rfind("?"))
+        out = out[: last + 1] if last > len(out) // 2 else out.rstrip(",;:- ") + "…"
+    if out != text:
+        log.flags.append("cut:length")
+    return out
+
+
+def _shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z']+", text.lower())
+    if len(words) < n:
+        return {tuple(words)} if words else set()
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def similarity(a: str, b: str) -> float:
+    """Jaccard overlap of word trigrams, in [0, 1]."""
+    sa, sb = _shingles(a), _shingles(b)
+    if not sa or not sb:
+        return 0.0
+    return len(sa & sb) / len(sa | sb)
+
+
+def reject_reason(text: str, name: str, recent: Sequence[str], threshold: float = 0.5) -> str:
+    """Why this reply must be regenerated, or "" if it may stand."""
+    if len(re.findall(r"\w", text)) < 2:
+        return "empty"
+    if OFF_ROLE.search(text):
+        return "off-role"
+    n = re.escape(name)
+    if re.search(rf"(,\s*{n}\s*[.!?]|^{n}\s*,|\b(i am|i'm) not {n}\b)", text, re.IGNORECASE):
+        return "self-address"  # the small model sometimes answers *to* its own character
+    if re.search(rf"\b{n}\b(?!')", text, re.IGNORECASE):
+        return "third-person"  # narrating about itself ("Theo speaks") instead of speaking
+    for earlier in recent:
+        if similarity(text, earlier) >= threshold:
+            return "near-duplicate"
+    return ""
+
+
+def clean(text: str, name: str, others: Iterable[str], log: GuardLog) -> str:
+    """All repairs in order; each one's cost is recorded in ``log.ms``."""
+    others = list(others)
+    out = log.timed("tidy", lambda: tidy(text, log))
+    out = log.timed("own-name", lambda: strip_own_name(out, name, log))
+    out = log.timed("other-speaker", lambda: cut_other_speakers(out, others, log))
+    out = log.timed("own-name", lambda: strip_own_name(out, name, log))
+    out = log.timed("length", lambda: limit_length(out, log))
+    return out.strip()

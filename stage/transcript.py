@@ -1,0 +1,248 @@
+"""The transcript is the product: an append-only JSONL log of typed events, flushed as each is written.
+
+UI, CLI and evals only read it. A partial last line (a crash mid-write) is ignored on read; a corrupt line
+elsewhere is reported and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from stage.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+    seq: int = 0
+    ts: float = 0.0
+    beat: str = ""
+
+
+@dataclass(frozen=True)
+class SceneStart(Event):
+    """The setup a scene was started with; the first event of every transcript."""
+
+    kind: ClassVar[str] = "scene"
+    title: str = ""
+    present: tuple[str, ...] = ()
+    backend: str = ""
+    model: str = ""
+    seed: int = 0
+    humans: tuple[str, ...] = ()  # characters played by people in this scene
+
+
+@dataclass(frozen=True)
+class Turn(Event):
+    kind: ClassVar[str] = "turn"
+    speaker: str = ""
+    text: str = ""
+    reason: str = ""  # the director's reason for picking this speaker
+    lore_ids: tuple[str, ...] = ()
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_ms: float = 0.0
+    latency_ms: float = 0.0
+    regenerations: int = 0
+    attempts: int = 1
+    flags: tuple[str, ...] = ()  # what the guards did (e.g. "cut:speaker", "fallback")
+    guard_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UserLine(Event):
+    """Something a person said, as a visitor (``name``) or playing a character (``as_character``)."""
+
+    kind: ClassVar[str] = "user"
+    name: str = ""
+    as_character: str = ""
+    text: str = ""
+    notice: str = ""  # what was changed on the way in (trimmed, truncated, ...)
+
+
+@dataclass(frozen=True)
+class Narration(Event):
+    kind: ClassVar[str] = "narration"
+    text: str = ""
+    source: str = "director"  # "director" or "writer"
+
+
+@dataclass(frozen=True)
+class BeatChange(Event):
+    kind: ClassVar[str] = "beat"
+    from_beat: str = ""
+    reason: str = ""
+    present: tuple[str, ...] = ()
+    position: int = 0
+    title: str = ""
+    location: str = ""
+
+
+@dataclass(frozen=True)
+class Direction(Event):
+    """A writer's override: goto, force, inject, whisper, add, remove, persona."""
+
+    kind: ClassVar[str] = "direction"
+    action: str = ""
+    target: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class ErrorEvent(Event):
+    kind: ClassVar[str] = "error"
+    message: str = ""
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class SafetyEvent(Event):
+    """The content policy stepped in; ``text`` is never the refused content itself."""
+
+    kind: ClassVar[str] = "safety"
+    direction: str = ""  # "input" or "output"
+    category: str = ""
+    who: str = ""
+
+
+@dataclass(frozen=True)
+class SceneEnd(Event):
+    kind: ClassVar[str] = "end"
+    reason: str = ""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    t.kind: t for t in (SceneStart, Turn, UserLine, Narration, BeatChange, Direction, ErrorEvent, SafetyEvent, SceneEnd)
+}
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    data = asdict(event)
+    return {"kind": event.kind, **data}
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    kind = data.get("kind")
+    cls = EVENT_TYPES.get(str(kind))
+    if cls is None:
+        raise ValueError(f"unknown event kind {kind!r}; expected one of {', '.join(EVENT_TYPES)}")
+    names = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "kind":
+            continue
+        if key not in names:
+            raise ValueError(f"unknown field {key!r} for a {kind} event")
+        values[key] = tuple(value) if isinstance(value, list) else value
+    return cls(**values)
+
+
+@dataclass
+class ReadResult:
+    events: list[Event]
+    problems: list[str]
+
+
+def read_events(path: Path) -> ReadResult:
+    """All valid events of a transcript; problems (corrupt lines) are listed, not raised."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the transcript: {exc.strerror}") from exc
+    events: list[Event] = []
+    problems: list[str] = []
+    lines = raw.split(b"\n")
+    partial_tail = not raw.endswith(b"\n") and bool(lines[-1].strip())
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(from_dict(json.loads(line.decode("utf-8"))))
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            if partial_tail and n == len(lines):
+                log.warning("%s: ignoring a partial last line (the writer stopped mid-line)", path)
+                continue
+            problems.append(f"{path}:{n}: skipped a corrupt line: {exc}")
+    for p in problems:
+        log.warning(p)
+    return ReadResult(events, problems)
+
+
+class Transcript:
+    """Append-only; every event gets the next ``seq`` and a timestamp and is flushed to disk as written."""
+
+    def __init__(self, path: Path | None, events: Iterable[Event] = ()) -> None:
+        self.path = path
+        self.events: list[Event] = list(events)
+        self._lock = threading.Lock()
+        self._fh = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._repair_tail(path)
+            self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for appends
+
+    @staticmethod
+    def _repair_tail(path: Path) -> None:
+        """Drop a partial last line left by a crash so the next append starts on a fresh line."""
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        with open(path, "rb+") as fh:
+            data = fh.read()
+            if data.endswith(b"\n"):
+                return
+            cut = data.rfind(b"\n") + 1
+            fh.truncate(cut)
+            log.warning("%s: removed a partial last line left by an interrupted write", path)
+
+    @classmethod
+    def open(cls, path: Path) -> Transcript:
+        """Continue an existing transcript (its events are loaded; corrupt lines skipped)."""
+        result = read_events(path) if path.exists() else ReadResult([], [])
+        return cls(path, result.events)
+
+    @property
+    def next_seq(self) -> int:
+        return (self.events[-1].seq + 1) if self.events else 1
+
+    def append(self, event: Event) -> Event:
+        with self._lock:
+            stamped = replace(event, seq=self.next_seq, ts=round(time.time(), 3))
+            if self._fh is not None:
+                self._fh.write(json.dumps(to_dict(stamped), ensure_ascii=False) + "\n")
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            self.events.append(stamped)
+            return stamped
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(list(self.events))
+
+    def fork(self, upto_seq: int, path: Path | None) -> Transcript:
+        """A new transcript holding this one's events up to and including ``upto_seq``."""
+        kept = [e for e in self.events if e.seq <= upto_seq]
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", encoding="utf-8") as fh:
+                for e in kept:
+                    fh.write(json.dumps(to_dict(e), ensure_ascii=False) + "\n")
+        return Transcript(path, kept)
+
+
+def turns(events: Iterable[Event]) -> list[Turn]:
+    return [e for e in events if isinstance(e, Turn)]

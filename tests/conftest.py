@@ -1,0 +1,34 @@
+"""Shared fixtures: the shipped story, a scripted model, and the real embedded server (started once)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def story():  # type: ignore[no-untyped-def]
+    from stage.settings import load_settings
+    from stage.story import Sources, load_story
+
+    return load_story(Sources.from_settings(load_settings({}, env={})))
+
+
+@pytest.fixture(scope="session")
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The real embedded llama.cpp server, shared by the tests that need a real model."""
+    from stage.llm.local import LocalServer
+
+    server = LocalServer(tmp_path_factory.mktemp("llama-home"))
+    server.ensure()
+    yield server
+    server.stop()
