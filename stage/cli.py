@@ -17,18 +17,26 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def _model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("--backend", choices=BACKENDS, help="local (embedded SmolLM2, default), openai (any "
-                   "OpenAI-compatible endpoint), or scripted (deterministic, for tests) [STAGE_BACKEND]")
+    g.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="local (embedded SmolLM2, default), openai (any "
+        "OpenAI-compatible endpoint), or scripted (deterministic, for tests) [STAGE_BACKEND]",
+    )
     g.add_argument("--base-url", help="OpenAI-compatible endpoint for --backend openai [STAGE_BASE_URL]")
     g.add_argument("--model", help="model name at the endpoint [STAGE_MODEL]")
-    g.add_argument("--timeout", type=float, help="seconds without progress before a call is retried [STAGE_TIMEOUT]")
+    g.add_argument(
+        "--timeout", type=float, help="seconds without progress before a call is retried [STAGE_TIMEOUT]"
+    )
     g.add_argument("--retries", type=int, help="retries after a failed model call [STAGE_RETRIES]")
     g.add_argument("--seed", type=int, help="random seed for sampling and the scripted backend [STAGE_SEED]")
 
 
 def _data_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("story data")
-    g.add_argument("--characters", dest="characters_dir", help="folder of persona files [STAGE_CHARACTERS_DIR]")
+    g.add_argument(
+        "--characters", dest="characters_dir", help="folder of persona files [STAGE_CHARACTERS_DIR]"
+    )
     g.add_argument("--lore", dest="lore_dir", help="folder of lore files [STAGE_LORE_DIR]")
     g.add_argument("--plot", dest="plot_file", help="plot file [STAGE_PLOT_FILE]")
     g.add_argument("--home", help="folder for the lore index, transcripts and server state [STAGE_HOME]")
@@ -45,21 +53,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("doctor", help="check the setup: model file, embedded server, endpoint, data folder",
-                       description="Check the setup, one line per check; exits non-zero if any check fails "
-                       "(3 when the model endpoint cannot be reached).")
+    p = sub.add_parser(
+        "doctor",
+        help="check the setup: model file, embedded server, endpoint, data folder",
+        description="Check the setup, one line per check; exits non-zero if any check fails "
+        "(3 when the model endpoint cannot be reached).",
+    )
     _model_flags(p)
     _data_flags(p)
     p.set_defaults(handler=_lazy("stage.doctor", "run_doctor"))
 
-    p = sub.add_parser("check", help="validate persona, lore and plot files",
-                       description="Validate characters/*.yaml, lore/*.md and the plot file, with cross-references."
-                       " Prints every problem (file, line, field, expected) and exits 2 if there is any.")
+    p = sub.add_parser(
+        "check",
+        help="validate persona, lore and plot files",
+        description="Validate characters/*.yaml, lore/*.md and the plot file, with cross-references."
+        " Prints every problem (file, line, field, expected) and exits 2 if there is any.",
+    )
     _data_flags(p)
     p.set_defaults(handler=_run_check)
 
-    p = sub.add_parser("serve", help="open the stage in the browser (http://127.0.0.1:7860)",
-                       description="Serve the Gradio app: watch the characters, join the conversation, direct.")
+    p = sub.add_parser(
+        "serve",
+        help="open the stage in the browser (http://127.0.0.1:7860)",
+        description="Serve the Gradio app: watch the characters, join the conversation, direct.",
+    )
     _model_flags(p)
     _data_flags(p)
     p.add_argument("--host", help="interface to bind (default 127.0.0.1: this machine only) [STAGE_HOST]")
@@ -67,7 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", help="require a login, as USER:PASS [STAGE_AUTH]")
     p.set_defaults(handler=_lazy("stage.ui.app", "run_serve"))
 
-    for module, adder in (("stage.lore.cli", "add_lore_commands"), ("stage.play", "add_play_commands")):
+    for module, adder in (
+        ("stage.lore.cli", "add_lore_commands"),
+        ("stage.play", "add_play_commands"),
+        ("stage.evals.cli", "add_eval_commands"),
+        ("bench.cli", "add_bench_commands"),
+    ):
         try:
             mod = __import__(module, fromlist=[adder])
         except ImportError:  # a part not built yet in this checkout
@@ -95,14 +117,28 @@ def _run_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-SETTING_FLAGS = ("backend", "base_url", "model", "timeout", "retries", "seed", "home", "characters_dir",
-                 "lore_dir", "plot_file", "host", "port")
+SETTING_FLAGS = (
+    "backend",
+    "base_url",
+    "model",
+    "timeout",
+    "retries",
+    "seed",
+    "home",
+    "characters_dir",
+    "lore_dir",
+    "plot_file",
+    "host",
+    "port",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0

@@ -49,7 +49,11 @@ def describe(err: Any) -> str:
         ctx = err.get("ctx", {})
         lo, hi = ctx.get("min_length"), ctx.get("max_length")
         n = len(got) if hasattr(got, "__len__") else "?"
-        bounds = f"{lo}-{hi}" if lo is not None and hi is not None else (f"at least {lo}" if lo else f"at most {hi}")
+        bounds = (
+            f"{lo}-{hi}"
+            if lo is not None and hi is not None
+            else (f"at least {lo}" if lo else f"at most {hi}")
+        )
         return f"expected {bounds} items, got {n}"
     msg = str(err["msg"])
     msg = msg[0].lower() + msg[1:] if msg else msg

@@ -61,7 +61,10 @@ def _endpoint(settings: Settings) -> str:
 
     model = make_model(settings)
     start = time.perf_counter()
-    messages = [Message("system", "You are a helpful assistant."), Message("user", "Say hello in three words.")]
+    messages = [
+        Message("system", "You are a helpful assistant."),
+        Message("user", "Say hello in three words."),
+    ]
     reply = model.generate(messages, params_from(settings, max_tokens=12, temperature=0.0))
     if not reply.text.strip():
         raise ModelError(f"the model {model.name} answered with empty text")
@@ -74,7 +77,10 @@ def _endpoint(settings: Settings) -> str:
 
 
 def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    checks = [_try("data folder writable", lambda: _data_dir(settings)), _try("story files valid", lambda: _story(settings))]
+    checks = [
+        _try("data folder writable", lambda: _data_dir(settings)),
+        _try("story files valid", lambda: _story(settings)),
+    ]
     if settings.backend == "local":
         checks.append(_try("embedded model file", _model_file))
         checks.append(_try("embedded server starts and answers", lambda: _endpoint(settings)))

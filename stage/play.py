@@ -14,29 +14,49 @@ from rich.markup import escape
 from stage import runtime
 from stage.errors import ConfigError
 from stage.settings import Settings
-from stage.transcript import BeatChange, ErrorEvent, Event, Narration, SafetyEvent, SceneEnd, Transcript, Turn, UserLine, read_events
+from stage.transcript import (
+    BeatChange,
+    ErrorEvent,
+    Event,
+    Narration,
+    SafetyEvent,
+    SceneEnd,
+    Transcript,
+    Turn,
+    UserLine,
+    read_events,
+)
 from stage.types import Story
 
 FlagAdder = Callable[[argparse.ArgumentParser], None]
 
 
-def add_play_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], model_flags: FlagAdder,
-                      data_flags: FlagAdder) -> None:
-    p = sub.add_parser("play", help="run a scene headless, printing it live and writing its transcript",
-                       description="Run a scene headless: the director picks speakers, characters talk, beats advance."
-                       " Live output on the terminal; the transcript (JSONL) is written as it grows.")
+def add_play_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], model_flags: FlagAdder, data_flags: FlagAdder
+) -> None:
+    p = sub.add_parser(
+        "play",
+        help="run a scene headless, printing it live and writing its transcript",
+        description="Run a scene headless: the director picks speakers, characters talk, beats advance."
+        " Live output on the terminal; the transcript (JSONL) is written as it grows.",
+    )
     p.add_argument("--turns", type=int, default=20, help="character turns to play (default 20)")
     p.add_argument("--from-beat", default="1", help="beat id or position to start at (default 1)")
     p.add_argument("--until-beat", help="stop once this beat (id or position) is complete")
     p.add_argument("--out", type=Path, help="transcript file to write (default STAGE_HOME/transcripts/...)")
     p.add_argument("--resume", type=Path, help="continue the scene in this transcript (appends to it)")
-    p.add_argument("--fork-at", type=int, help="with --resume: copy events up to this seq into --out and continue there")
+    p.add_argument(
+        "--fork-at", type=int, help="with --resume: copy events up to this seq into --out and continue there"
+    )
     model_flags(p)
     data_flags(p)
     p.set_defaults(handler=run_play)
 
-    p = sub.add_parser("ask", help="one reply from one character to a person, at a beat",
-                       description="Ask a character something as a visitor and print the reply.")
+    p = sub.add_parser(
+        "ask",
+        help="one reply from one character to a person, at a beat",
+        description="Ask a character something as a visitor and print the reply.",
+    )
     p.add_argument("character", help="character id or name (e.g. lyra)")
     p.add_argument("message", help="what the visitor says")
     p.add_argument("--beat", default="1", help="beat id or position (default 1)")
@@ -46,8 +66,11 @@ def add_play_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], 
     data_flags(p)
     p.set_defaults(handler=run_ask)
 
-    p = sub.add_parser("replay", help="print a transcript as the scene it records",
-                       description="Print a transcript (JSONL) as a readable scene; corrupt lines are reported.")
+    p = sub.add_parser(
+        "replay",
+        help="print a transcript as the scene it records",
+        description="Print a transcript (JSONL) as a readable scene; corrupt lines are reported.",
+    )
     p.add_argument("transcript", type=Path)
     data_flags(p)
     p.set_defaults(handler=run_replay)
@@ -99,13 +122,23 @@ def run_play(args: argparse.Namespace, settings: Settings) -> int:
             Transcript.open(args.resume).fork(args.fork_at, out)
             path = out
         scene = Scene.resume(st, model, retr, path, params)
-        printer.console.print(f"[dim]resuming {path} at event {scene.transcript.next_seq}, beat {scene.state.beat.id}[/]")
+        printer.console.print(
+            f"[dim]resuming {path} at event {scene.transcript.next_seq}, beat {scene.state.beat.id}[/]"
+        )
         for e in scene.transcript.events[-3:]:
             printer(e)
     else:
         out = args.out or runtime.transcript_path(settings)
-        scene = Scene.new(st, model, retr, out, params, from_beat=args.from_beat, seed=settings.seed or 0,
-                          backend=settings.backend)
+        scene = Scene.new(
+            st,
+            model,
+            retr,
+            out,
+            params,
+            from_beat=args.from_beat,
+            seed=settings.seed or 0,
+            backend=settings.backend,
+        )
         for e in scene.transcript.events:
             printer(e)
     try:
@@ -126,12 +159,15 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(str(exc.args[0])) from exc
     model, params = runtime.model_and_params(settings)
     retr = runtime.retriever(settings, st)
-    scene = Scene.new(st, model, retr, None, params, from_beat=args.beat, seed=settings.seed or 0,
-                      backend=settings.backend)
+    scene = Scene.new(
+        st, model, retr, None, params, from_beat=args.beat, seed=settings.seed or 0, backend=settings.backend
+    )
     if who.id not in scene.state.present:
         scene.direct("add", who.id)
-    scene.say(f"{who.name}, {args.message}" if who.name.lower() not in args.message.lower() else args.message,
-              name=args.name)
+    scene.say(
+        f"{who.name}, {args.message}" if who.name.lower() not in args.message.lower() else args.message,
+        name=args.name,
+    )
     turn = next((e for e in reversed(scene.transcript.events) if isinstance(e, Turn)), None)
     if turn is None or turn.speaker != who.id:
         events = scene.step()
@@ -139,11 +175,20 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
     if turn is None:
         raise ConfigError("no reply was produced")
     if args.json:
-        print(json.dumps({
-            "speaker": turn.speaker, "text": turn.text, "beat": turn.beat, "lore_ids": list(turn.lore_ids),
-            "model": turn.model, "tokens": {"prompt": turn.prompt_tokens, "completion": turn.completion_tokens},
-            "latency_ms": turn.latency_ms,
-        }, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "speaker": turn.speaker,
+                    "text": turn.text,
+                    "beat": turn.beat,
+                    "lore_ids": list(turn.lore_ids),
+                    "model": turn.model,
+                    "tokens": {"prompt": turn.prompt_tokens, "completion": turn.completion_tokens},
+                    "latency_ms": turn.latency_ms,
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
         Printer(st)(turn)
     return 0

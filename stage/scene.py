@@ -15,7 +15,7 @@ from stage.agents.context import TurnContext, apply_edits, history
 from stage.agents.inputs import clean_user_text
 from stage.agents.retrieval import Retriever
 from stage.director.policy import Decision, beat_done, choose_speaker
-from stage.director.state import SceneState, apply, fold
+from stage.director.state import apply, fold
 from stage.errors import ConfigError, ModelError
 from stage.llm.base import ChatModel, GenParams, RetryCallback, TokenCallback
 from stage.transcript import (
@@ -80,15 +80,24 @@ class Scene:
     ) -> Scene:
         beat = _beat(story, from_beat)
         transcript = Transcript(path)
-        start = SceneStart(beat=beat.id, title=story.plot.title, present=beat.present, backend=backend,
-                           model=model.name, seed=seed, humans=tuple(humans))
+        start = SceneStart(
+            beat=beat.id,
+            title=story.plot.title,
+            present=beat.present,
+            backend=backend,
+            model=model.name,
+            seed=seed,
+            humans=tuple(humans),
+        )
         transcript.append(start)
         scene = cls(story, model, retriever, transcript, params, seed)
         scene._enter(beat, beat.present, "the scene starts here")
         return scene
 
     @classmethod
-    def resume(cls, story: Story, model: ChatModel, retriever: Retriever, path: Path, params: GenParams) -> Scene:
+    def resume(
+        cls, story: Story, model: ChatModel, retriever: Retriever, path: Path, params: GenParams
+    ) -> Scene:
         transcript = Transcript.open(path)
         start = next((e for e in transcript.events if isinstance(e, SceneStart)), None)
         if start is None:
@@ -106,8 +115,15 @@ class Scene:
 
     def _enter(self, beat: Beat, present: Sequence[str], reason: str) -> list[Event]:
         old = self.state.beat.id if self.transcript.events and len(self.transcript.events) > 1 else ""
-        change = BeatChange(beat=beat.id, from_beat=old, reason=reason, present=tuple(present),
-                            position=beat.position, title=beat.title, location=beat.location)
+        change = BeatChange(
+            beat=beat.id,
+            from_beat=old,
+            reason=reason,
+            present=tuple(present),
+            position=beat.position,
+            title=beat.title,
+            location=beat.location,
+        )
         return [self._emit(change), self._emit(Narration(beat=beat.id, text=beat.summary, source="director"))]
 
     def _after_utterance(self) -> list[Event]:
@@ -123,8 +139,12 @@ class Scene:
     def ended(self) -> bool:
         return self.state.ended
 
-    def step(self, on_token: TokenCallback | None = None, on_retry: RetryCallback | None = None,
-             on_decision: Callable[[Decision], None] | None = None) -> list[Event]:
+    def step(
+        self,
+        on_token: TokenCallback | None = None,
+        on_retry: RetryCallback | None = None,
+        on_decision: Callable[[Decision], None] | None = None,
+    ) -> list[Event]:
         """One character turn (and a beat change if it completes the beat). Raises ``ModelError`` after
         logging an ``error`` event; the state is unchanged, so the next ``step`` picks up where this stopped."""
         with self.lock:
@@ -137,15 +157,34 @@ class Scene:
                 on_decision(decision)
             ctx = self._context(decision.speaker)
             try:
-                reply = speak(self.model, ctx, self.names, self._recent_texts(), self.params,
-                              self._other_speakers(decision.speaker), self.rng, on_token, on_retry)
+                reply = speak(
+                    self.model,
+                    ctx,
+                    self.names,
+                    self._recent_texts(),
+                    self.params,
+                    self._other_speakers(decision.speaker),
+                    self.rng,
+                    on_token,
+                    on_retry,
+                )
             except ModelError as exc:
-                self._emit(ErrorEvent(beat=self.state.beat.id, message=str(exc), where=f"turn of {decision.speaker}"))
+                self._emit(
+                    ErrorEvent(beat=self.state.beat.id, message=str(exc), where=f"turn of {decision.speaker}")
+                )
                 raise
             events = [self._emit(_with_reason(reply.turn, decision.reason))]
             if reply.safety_category:
-                events.append(self._emit(SafetyEvent(beat=self.state.beat.id, direction="output",
-                                                     category=reply.safety_category, who=decision.speaker)))
+                events.append(
+                    self._emit(
+                        SafetyEvent(
+                            beat=self.state.beat.id,
+                            direction="output",
+                            category=reply.safety_category,
+                            who=decision.speaker,
+                        )
+                    )
+                )
             return events + self._after_utterance()
 
     def say(self, text: str, name: str = "Visitor", as_character: str = "") -> list[Event]:
@@ -159,17 +198,34 @@ class Scene:
             verdict = safety.check(clean.text)
             beat = self.state.beat.id
             if not verdict.allowed:
-                events = [self._emit(SafetyEvent(beat=beat, direction="input", category=verdict.category,
-                                                 who=who or f"visitor:{visitor}"))]
+                events = [
+                    self._emit(
+                        SafetyEvent(
+                            beat=beat,
+                            direction="input",
+                            category=verdict.category,
+                            who=who or f"visitor:{visitor}",
+                        )
+                    )
+                ]
                 responder = self._responder(clean.text, who or f"visitor:{visitor}")
                 if responder:
                     p = self.story.personas[responder]
-                    refusal = Turn(beat=beat, speaker=responder, text=safety.refusal(p.name, p.age, verdict.category),
-                                   reason="the content policy answered for the character", model="policy",
-                                   flags=("safety:refused-input",))
+                    refusal = Turn(
+                        beat=beat,
+                        speaker=responder,
+                        text=safety.refusal(p.name, p.age, verdict.category),
+                        reason="the content policy answered for the character",
+                        model="policy",
+                        flags=("safety:refused-input",),
+                    )
                     events.append(self._emit(refusal))
                 return events
-            events = [self._emit(UserLine(beat=beat, name=visitor, as_character=who, text=clean.text, notice=clean.notice))]
+            events = [
+                self._emit(
+                    UserLine(beat=beat, name=visitor, as_character=who, text=clean.text, notice=clean.notice)
+                )
+            ]
             return events + self._after_utterance()
 
     def direct(self, action: str, target: str = "", text: str = "") -> list[Event]:
@@ -201,8 +257,9 @@ class Scene:
                 text = json.dumps({k: clean_user_text(str(v), max_chars=4000).text for k, v in edits.items()})
             return [self._emit(Direction(beat=beat, action=action, target=who, text=text))]
 
-    def run(self, turns: int, until_beat: str | int | None = None,
-            on_event: Callable[[Event], None] | None = None) -> int:
+    def run(
+        self, turns: int, until_beat: str | int | None = None, on_event: Callable[[Event], None] | None = None
+    ) -> int:
         """Up to ``turns`` character turns, stopping early at the end or when ``until_beat`` is complete."""
         stop_after = _beat(self.story, until_beat).position if until_beat is not None else None
         done = 0
@@ -260,12 +317,22 @@ class Scene:
             cue = f"{who} is talking to {name}."
         else:
             cue = ""
-        return TurnContext(persona=persona, beat=st.beat, people=tuple(people), lore=tuple(hits), recent=recent,
-                           earlier=earlier, whispers=tuple(st.whispers.get(speaker, ())), cue=cue)
+        return TurnContext(
+            persona=persona,
+            beat=st.beat,
+            people=tuple(people),
+            lore=tuple(hits),
+            recent=recent,
+            earlier=earlier,
+            whispers=tuple(st.whispers.get(speaker, ())),
+            cue=cue,
+        )
 
     def _visitors_in_beat(self) -> list[str]:
         beat = self.state.beat.id
-        return sorted({e.name for e in self.transcript.events if isinstance(e, UserLine) and e.name and e.beat == beat})
+        return sorted(
+            {e.name for e in self.transcript.events if isinstance(e, UserLine) and e.name and e.beat == beat}
+        )
 
 
 def _beat(story: Story, ref: str | int | None) -> Beat:

@@ -47,7 +47,9 @@ def _load_personas(folder: Path, problems: list[str]) -> dict[str, Persona]:
         if schema.id != path.stem:
             problems.append(f"{display}: id: expected {path.stem!r} (the file name), got {schema.id!r}")
         if schema.id in personas:
-            problems.append(f"{display}: id: duplicate id {schema.id!r}, also in {personas[schema.id].source}")
+            problems.append(
+                f"{display}: id: duplicate id {schema.id!r}, also in {personas[schema.id].source}"
+            )
             continue
         personas[schema.id] = schema.to_persona(display)
     return personas
@@ -96,7 +98,9 @@ def _check_plot(plot: Plot, personas: dict[str, Persona], problems: list[str]) -
     for n, beat in enumerate(plot.beats, start=1):
         where = f"{plot.source}: beats.{n - 1}"
         if beat.position != n:
-            problems.append(f"{where}.position: expected {n} (beats are listed in order), got {beat.position}")
+            problems.append(
+                f"{where}.position: expected {n} (beats are listed in order), got {beat.position}"
+            )
         if beat.id in seen:
             problems.append(f"{where}.id: duplicate beat id {beat.id!r}")
         seen.add(beat.id)
@@ -113,10 +117,14 @@ def _check_plot(plot: Plot, personas: dict[str, Persona], problems: list[str]) -
                 if who not in beat.present:
                     problems.append(f"{where}.exit.{i}.by: {who!r} is not present in beat {beat.id!r}")
         if beat.min_turns > beat.turn_budget:
-            problems.append(f"{where}.min_turns: expected at most turn_budget ({beat.turn_budget}), got {beat.min_turns}")
+            problems.append(
+                f"{where}.min_turns: expected at most turn_budget ({beat.turn_budget}), got {beat.min_turns}"
+            )
 
 
-def _resolve_lore(raw: list[RawSection], plot: Plot | None, personas: dict[str, Persona], problems: list[str]) -> list[LoreSection]:
+def _resolve_lore(
+    raw: list[RawSection], plot: Plot | None, personas: dict[str, Persona], problems: list[str]
+) -> list[LoreSection]:
     out: list[LoreSection] = []
     seen: dict[str, str] = {}
     for r in raw:
@@ -132,7 +140,9 @@ def _resolve_lore(raw: list[RawSection], plot: Plot | None, personas: dict[str, 
         elif personas:
             for who in visible:
                 if who not in personas:
-                    problems.append(f"{where}: visible_to: unknown character {who!r}; expected 'everyone' or ids of {', '.join(personas)}")
+                    problems.append(
+                        f"{where}: visible_to: unknown character {who!r}; expected 'everyone' or ids of {', '.join(personas)}"
+                    )
         position = 1
         if plot is not None:
             try:
@@ -142,28 +152,51 @@ def _resolve_lore(raw: list[RawSection], plot: Plot | None, personas: dict[str, 
                     f"{where}: from_beat: expected a beat id or a position 1-{len(plot.beats)}, got {m.from_beat!r}"
                 )
                 continue
-        out.append(LoreSection(m.id, r.title, r.heading_path, r.text, r.source, r.line, tuple(m.tags), visible, position, tuple(m.key_terms)))
+        out.append(
+            LoreSection(
+                m.id,
+                r.title,
+                r.heading_path,
+                r.text,
+                r.source,
+                r.line,
+                tuple(m.tags),
+                visible,
+                position,
+                tuple(m.key_terms),
+            )
+        )
     return out
 
 
-def _check_cross(personas: dict[str, Persona], plot: Plot | None, lore: list[LoreSection], problems: list[str]) -> None:
+def _check_cross(
+    personas: dict[str, Persona], plot: Plot | None, lore: list[LoreSection], problems: list[str]
+) -> None:
     beat_ids = {b.id for b in plot.beats} if plot else set()
     for p in personas.values():
         others = set(personas) - {p.id}
         for key in p.relationships:
             if key not in personas or key == p.id:
-                problems.append(f"{p.source}: relationships.{key}: expected one of the other characters {sorted(others)}")
+                problems.append(
+                    f"{p.source}: relationships.{key}: expected one of the other characters {sorted(others)}"
+                )
         missing = others - set(p.relationships)
         if missing:
-            problems.append(f"{p.source}: relationships: expected an entry for every other character, missing {sorted(missing)}")
+            problems.append(
+                f"{p.source}: relationships: expected an entry for every other character, missing {sorted(missing)}"
+            )
         for i, secret in enumerate(p.secrets):
             for who in secret.known_by:
                 if who not in personas or who == p.id:
-                    problems.append(f"{p.source}: secrets.{i}.known_by: unknown character {who!r}; expected one of {sorted(others)}")
+                    problems.append(
+                        f"{p.source}: secrets.{i}.known_by: unknown character {who!r}; expected one of {sorted(others)}"
+                    )
         if plot is not None:
             for key in p.arc:
                 if key not in beat_ids:
-                    problems.append(f"{p.source}: arc.{key}: unknown beat; expected one of {', '.join(sorted(beat_ids))}")
+                    problems.append(
+                        f"{p.source}: arc.{key}: unknown beat; expected one of {', '.join(sorted(beat_ids))}"
+                    )
     if plot is None:
         return
     by_id = {s.id: s for s in lore}

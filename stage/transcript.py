@@ -123,7 +123,8 @@ class SceneEnd(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    t.kind: t for t in (SceneStart, Turn, UserLine, Narration, BeatChange, Direction, ErrorEvent, SafetyEvent, SceneEnd)
+    t.kind: t
+    for t in (SceneStart, Turn, UserLine, Narration, BeatChange, Direction, ErrorEvent, SafetyEvent, SceneEnd)
 }
 
 

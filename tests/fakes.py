@@ -14,8 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def chunk(content: str, finish: str | None = None) -> bytes:
     body = {
-        "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 0, "model": "fake",
-        "choices": [{"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": finish}],
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "fake",
+        "choices": [
+            {"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": finish}
+        ],
     }
     return f"data: {json.dumps(body)}\n\n".encode()
 
@@ -27,8 +32,12 @@ class FlakyServer:
     "garbage" (malformed JSON in the stream), "401".
     """
 
-    def __init__(self, behaviours: list[str] | None = None, reply: str = "Hello from the fake model.",
-                 stall_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        behaviours: list[str] | None = None,
+        reply: str = "Hello from the fake model.",
+        stall_s: float = 5.0,
+    ) -> None:
         self.behaviours: deque[str] = deque(behaviours or [])
         self.reply = reply
         self.stall_s = stall_s

@@ -12,11 +12,19 @@ import pytest
 from tests.conftest import ROOT
 
 
-def stage(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def stage(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("STAGE_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "stage.cli", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd or ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "stage.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or ROOT,
+        timeout=300,
+    )
 
 
 def test_help_lists_commands() -> None:
@@ -33,8 +41,12 @@ def test_every_command_has_help(cmd: str) -> None:
 
 
 def test_doctor_reports_an_unreachable_endpoint_in_one_line_and_exits_3(tmp_path: Path) -> None:
-    out = stage("doctor", "--backend", "openai", env={"STAGE_BASE_URL": "http://127.0.0.1:1", "STAGE_HOME": str(tmp_path),
-                                                     "STAGE_BACKOFF": "0.05"})
+    out = stage(
+        "doctor",
+        "--backend",
+        "openai",
+        env={"STAGE_BASE_URL": "http://127.0.0.1:1", "STAGE_HOME": str(tmp_path), "STAGE_BACKOFF": "0.05"},
+    )
     assert out.returncode == 3, out.stdout + out.stderr
     bad = [line for line in out.stdout.splitlines() if line.startswith("✗")]
     assert len(bad) == 1 and "cannot reach the model at http://127.0.0.1:1" in bad[0]

@@ -17,12 +17,16 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_precedence_file_env_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "stage.toml").write_text('[stage]\nbackend = "openai"\nmodel = "from-file"\nport = 9000\ntimeout = 5\n')
+    (tmp_path / "stage.toml").write_text(
+        '[stage]\nbackend = "openai"\nmodel = "from-file"\nport = 9000\ntimeout = 5\n'
+    )
     s = load_settings({}, env={})
     assert (s.backend, s.model, s.port, s.timeout) == ("openai", "from-file", 9000, 5.0)
     s = load_settings({}, env={"STAGE_MODEL": "from-env", "STAGE_PORT": "9001"})
     assert (s.backend, s.model, s.port) == ("openai", "from-env", 9001)
-    s = load_settings({"model": "from-flag", "port": None}, env={"STAGE_MODEL": "from-env", "STAGE_PORT": "9001"})
+    s = load_settings(
+        {"model": "from-flag", "port": None}, env={"STAGE_MODEL": "from-env", "STAGE_PORT": "9001"}
+    )
     assert (s.model, s.port) == ("from-flag", 9001)
 
 

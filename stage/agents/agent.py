@@ -58,8 +58,11 @@ def speak(
         if attempt:
             if on_retry is not None:
                 on_retry(attempt, f"regenerating: {rejected[-1]}")
-            params = replace(params, temperature=min(1.2, params.temperature + 0.15),
-                             seed=None if params.seed is None else params.seed + attempt)
+            params = replace(
+                params,
+                temperature=min(1.2, params.temperature + 0.15),
+                seed=None if params.seed is None else params.seed + attempt,
+            )
         completion = model.generate(messages, params, on_token, on_retry)
         first = first or completion
         totals["prompt"] += completion.usage.prompt_tokens

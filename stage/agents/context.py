@@ -36,7 +36,11 @@ def apply_edits(p: Persona, edits: Mapping[str, str]) -> Persona:
     voice_fields = {"style", "sentence_length", "vocabulary"}
     top = {k: v for k, v in edits.items() if k in ("role", "description")}
     voice = replace(p.voice, **{k: v for k, v in edits.items() if k in voice_fields})
-    listy = {k: tuple(x.strip() for x in v.split("\n") if x.strip()) for k, v in edits.items() if k in ("goals", "fears")}
+    listy = {
+        k: tuple(x.strip() for x in v.split("\n") if x.strip())
+        for k, v in edits.items()
+        if k in ("goals", "fears")
+    }
     if "examples" in edits:
         voice = replace(voice, examples=tuple(x.strip() for x in edits["examples"].split("\n") if x.strip()))
     return replace(p, voice=voice, **top, **listy)  # type: ignore[arg-type]
@@ -46,8 +50,13 @@ def persona_block(p: Persona) -> str:
     """The system prompt's stable part for ``p``: only its own secrets, never anyone else's (structural).
 
     Rendered from the persona alone, so it is byte-identical from turn to turn and llama.cpp reuses its cache."""
-    return render("character_persona.j2", p=p, description=sentences(p.description, 2),
-                  examples=p.voice.examples[:EXAMPLES], secrets=[s.text for s in p.secrets])
+    return render(
+        "character_persona.j2",
+        p=p,
+        description=sentences(p.description, 2),
+        examples=p.voice.examples[:EXAMPLES],
+        secrets=[s.text for s in p.secrets],
+    )
 
 
 def sentences(text: str, n: int) -> str:
@@ -73,12 +82,20 @@ def line_of(event: Event, names: Mapping[str, str]) -> str:
     return ""
 
 
-def history(events: Sequence[Event], names: Mapping[str, str], plot: Plot, beat: Beat) -> tuple[tuple[Event, ...], str]:
+def history(
+    events: Sequence[Event], names: Mapping[str, str], plot: Plot, beat: Beat
+) -> tuple[tuple[Event, ...], str]:
     """Recent events verbatim plus a bounded gist of what came before: the prompt stays flat as scenes grow."""
     spoken = [e for e in events if isinstance(e, Turn | UserLine | Narration)]
-    since_beat = max((i for i, e in enumerate(spoken) if isinstance(e, Narration) and e.beat == beat.id
-                      and e.source == "director"), default=0)
-    recent = spoken[max(since_beat, len(spoken) - WINDOW):]
+    since_beat = max(
+        (
+            i
+            for i, e in enumerate(spoken)
+            if isinstance(e, Narration) and e.beat == beat.id and e.source == "director"
+        ),
+        default=0,
+    )
+    recent = spoken[max(since_beat, len(spoken) - WINDOW) :]
     older = spoken[: len(spoken) - len(recent)]
     gist_parts = []
     earlier_beats = [b for b in plot.beats if b.position < beat.position][-1:]
@@ -86,7 +103,9 @@ def history(events: Sequence[Event], names: Mapping[str, str], plot: Plot, beat:
         gist_parts.append(sentences(earlier_beats[0].summary, 2))
     in_beat = [e for e in older if isinstance(e, Turn) and e.beat == beat.id][-EARLIER_TURNS:]
     if in_beat:
-        said = "; ".join(f"{names.get(t.speaker, t.speaker)} said \"{_first_sentence(t.text)}\"" for t in in_beat)
+        said = "; ".join(
+            f'{names.get(t.speaker, t.speaker)} said "{_first_sentence(t.text)}"' for t in in_beat
+        )
         gist_parts.append(f"Here, {said}.")
     return tuple(recent), " ".join(gist_parts)
 
@@ -144,5 +163,9 @@ def _speaker_of(event: Event, names: Mapping[str, str], p: Persona) -> str:
     if isinstance(event, Turn):
         return "yourself" if event.speaker == p.id else names.get(event.speaker, event.speaker)
     if isinstance(event, UserLine):
-        return names.get(event.as_character, event.as_character) if event.as_character else f"{event.name} (a visitor)"
+        return (
+            names.get(event.as_character, event.as_character)
+            if event.as_character
+            else f"{event.name} (a visitor)"
+        )
     return ""

@@ -56,7 +56,9 @@ def cut_other_speakers(text: str, others: Iterable[str], log: GuardLog) -> str:
     names = [re.escape(n) for n in others if n]
     if not names:
         return text
-    pattern = re.compile(rf"(^|\n|[.!?\"]\s+)[\"'*_]*({'|'.join(names)})[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:", re.IGNORECASE)
+    pattern = re.compile(
+        rf"(^|\n|[.!?\"]\s+)[\"'*_]*({'|'.join(names)})[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:", re.IGNORECASE
+    )
     m = pattern.search(text)
     if m is None:
         return text
@@ -74,14 +76,16 @@ def tidy(text: str, log: GuardLog) -> str:
     out = out.replace("\r", "")
     out = out.split("\n\n")[0]  # a spoken turn is one paragraph
     out = re.sub(r"\s+", " ", out).strip()
-    if len(out) >= 2 and out[0] in "\"“" and out[-1] in "\"”" and out.count('"') <= 2:
+    if len(out) >= 2 and out[0] in '"“' and out[-1] in '"”' and out.count('"') <= 2:
         out = out[1:-1].strip()
     if out != text.strip():
         log.flags.append("tidy")
     return out
 
 
-def limit_length(text: str, log: GuardLog, max_words: int = MAX_WORDS, max_sentences: int = MAX_SENTENCES) -> str:
+def limit_length(
+    text: str, log: GuardLog, max_words: int = MAX_WORDS, max_sentences: int = MAX_SENTENCES
+) -> str:
     sentences = [s for s in SENTENCE_END.split(text) if s.strip()]
     out = " ".join(sentences[:max_sentences])
     words = out.split()

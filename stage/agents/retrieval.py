@@ -13,8 +13,9 @@ from typing import Protocol
 from stage.types import LoreChunk, LoreHit, LoreSection
 
 _WORD = re.compile(r"[a-z][a-z'-]+")
-_STOP = frozenset("the a an and or of to in on at is are was were be it its this that with for as by from her his their "
-                  "she he they you i we me my your our what who how why when where do does did not no yes".split())
+_STOP = frozenset(
+    ["the", "a", "an", "and", "or", "of", "to", "in", "on", "at", "is", "are", "was", "were", "be", "it", "its", "this", "that", "with", "for", "as", "by", "from", "her", "his", "their", "she", "he", "they", "you", "i", "we", "me", "my", "your", "our", "what", "who", "how", "why", "when", "where", "do", "does", "did", "not", "no", "yes"]
+)
 
 
 class Retriever(Protocol):
@@ -22,8 +23,17 @@ class Retriever(Protocol):
 
 
 def chunk_of(section: LoreSection) -> LoreChunk:
-    return LoreChunk(section.id, section.id, section.text, section.source, section.title, section.tags,
-                     section.visible_to, section.from_beat, section.key_terms)
+    return LoreChunk(
+        section.id,
+        section.id,
+        section.text,
+        section.source,
+        section.title,
+        section.tags,
+        section.visible_to,
+        section.from_beat,
+        section.key_terms,
+    )
 
 
 def _terms(text: str) -> set[str]:
@@ -35,7 +45,9 @@ class KeywordRetriever:
 
     def __init__(self, sections: Sequence[LoreSection]) -> None:
         self.sections = list(sections)
-        self._terms = {s.id: _terms(s.title + " " + s.text + " " + " ".join(s.key_terms)) for s in self.sections}
+        self._terms = {
+            s.id: _terms(s.title + " " + s.text + " " + " ".join(s.key_terms)) for s in self.sections
+        }
 
     def search(self, query: str, as_character: str, beat: int, k: int = 3) -> list[LoreHit]:
         q = _terms(query)

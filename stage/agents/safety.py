@@ -15,21 +15,60 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "sexual": (
-        r"sex\w*", r"naked", r"nude\w*", r"porn\w*", r"erotic\w*", r"horny", r"orgasm\w*", r"genital\w*",
-        r"undress\w*", r"strip(ping)? (for|naked)", r"make ?out", r"sleep with (me|her|him)", r"kiss (me|her|him) on the lips",
-        r"boobs?", r"breasts?", r"penis", r"vagina", r"molest\w*", r"grooming", r"touch (your|her|his|my) (body|private\w*)",
-        r"private parts", r"fetish\w*", r"seduc\w*", r"lingerie", r"sexy",
+        r"sex\w*",
+        r"naked",
+        r"nude\w*",
+        r"porn\w*",
+        r"erotic\w*",
+        r"horny",
+        r"orgasm\w*",
+        r"genital\w*",
+        r"undress\w*",
+        r"strip(ping)? (for|naked)",
+        r"make ?out",
+        r"sleep with (me|her|him)",
+        r"kiss (me|her|him) on the lips",
+        r"boobs?",
+        r"breasts?",
+        r"penis",
+        r"vagina",
+        r"molest\w*",
+        r"grooming",
+        r"touch (your|her|his|my) (body|private\w*)",
+        r"private parts",
+        r"fetish\w*",
+        r"seduc\w*",
+        r"lingerie",
+        r"sexy",
     ),
     "graphic_violence": (
-        r"gore", r"gory", r"disembowel\w*", r"dismember\w*", r"decapitat\w*", r"behead\w*", r"mutilat\w*",
-        r"torture\w*", r"slit (his|her|their|your) throat", r"blood (everywhere|spurting|gushing)", r"guts spill\w*",
+        r"gore",
+        r"gory",
+        r"disembowel\w*",
+        r"dismember\w*",
+        r"decapitat\w*",
+        r"behead\w*",
+        r"mutilat\w*",
+        r"torture\w*",
+        r"slit (his|her|their|your) throat",
+        r"blood (everywhere|spurting|gushing)",
+        r"guts spill\w*",
         r"(stab|shoot|kill|murder) (him|her|them|you|someone|everyone|the kids?) (slowly|brutally|to death)",
-        r"how to (kill|murder|hurt) (someone|a person|people|a child|kids)", r"massacre\w*", r"bloodbath",
+        r"how to (kill|murder|hurt) (someone|a person|people|a child|kids)",
+        r"massacre\w*",
+        r"bloodbath",
     ),
     "self_harm": (
-        r"kill (myself|yourself|herself|himself)", r"suicid\w*", r"self[- ]?harm\w*", r"cut (myself|yourself|my wrists?|your wrists?)",
-        r"hurt (myself|yourself) on purpose", r"end (my|your) life", r"overdose\w*", r"how to (hang|drown|poison) (myself|yourself)",
-        r"want to die", r"starve (myself|yourself)",
+        r"kill (myself|yourself|herself|himself)",
+        r"suicid\w*",
+        r"self[- ]?harm\w*",
+        r"cut (myself|yourself|my wrists?|your wrists?)",
+        r"hurt (myself|yourself) on purpose",
+        r"end (my|your) life",
+        r"overdose\w*",
+        r"how to (hang|drown|poison) (myself|yourself)",
+        r"want to die",
+        r"starve (myself|yourself)",
     ),
 }
 _COMPILED = {k: re.compile(r"\b(" + "|".join(v) + r")\b") for k, v in CATEGORIES.items()}
@@ -67,8 +106,10 @@ def refusal(name: str, age: int, category: str) -> str:
     if category == "self_harm":
         if age < 14:
             return "That sounds really scary. Please tell a grown-up you trust right now, okay? I'll stay right here."
-        return ("I'm not going to talk about that, but I care that you're okay. If you're hurting, please reach out to "
-                "someone you trust or a local helpline right now.")
+        return (
+            "I'm not going to talk about that, but I care that you're okay. If you're hurting, please reach out to "
+            "someone you trust or a local helpline right now."
+        )
     if age < 14:
         return "I don't want to talk about that. Can we talk about something else?"
     return "That's not something I'll talk about. Let's get back to what's happening here."

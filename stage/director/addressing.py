@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 _LEAD = r"(?:^|[.!?]\s+)(?:hey|hi|oh|okay|ok|well|listen|look|so|and|but)?[,\s]*"
 
 
-def addressee(text: str, present: Sequence[str], names: Mapping[str, str], speaker: str, vocative: bool) -> str:
+def addressee(
+    text: str, present: Sequence[str], names: Mapping[str, str], speaker: str, vocative: bool
+) -> str:
     """The present character (id) addressed in ``text``, or "".
 
     People (``vocative=False``) address a character just by naming it; characters only by a vocative
@@ -19,10 +21,7 @@ def addressee(text: str, present: Sequence[str], names: Mapping[str, str], speak
         if cid == speaker or cid not in names:
             continue
         name = re.escape(names[cid])
-        if vocative:
-            pattern = rf"{_LEAD}{name}\b\s*[,!?]|,\s*{name}\s*[.!?]|@{name}\b"
-        else:
-            pattern = rf"\b{name}\b"
+        pattern = rf"{_LEAD}{name}\b\s*[,!?]|,\s*{name}\s*[.!?]|@{name}\b" if vocative else rf"\b{name}\b"
         m = re.search(pattern, text, flags=re.IGNORECASE | re.MULTILINE)
         if m and (best is None or m.start() < best[0]):
             best = (m.start(), cid)

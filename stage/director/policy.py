@@ -26,11 +26,15 @@ def choose_speaker(state: SceneState, names: Mapping[str, str], rng: random.Rand
     if not agents:
         return None
     if state.forced and state.forced in agents:
-        return Decision(state.forced, f"the writer chose {names.get(state.forced, state.forced)} to speak next")
+        return Decision(
+            state.forced, f"the writer chose {names.get(state.forced, state.forced)} to speak next"
+        )
     last = state.last_speaker
     if state.addressed in agents:
         who = "a person" if last.startswith("visitor:") or last in state.humans else names.get(last, last)
-        return Decision(state.addressed, f"{names.get(state.addressed, state.addressed)} was addressed by name by {who}")
+        return Decision(
+            state.addressed, f"{names.get(state.addressed, state.addressed)} was addressed by name by {who}"
+        )
     if len(agents) == 1:
         only = agents[0]
         return Decision(only, f"{names.get(only, only)} is the only character here")

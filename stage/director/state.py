@@ -69,13 +69,19 @@ def apply(state: SceneState, plot: Plot, names: Mapping[str, str], event: Event)
     if isinstance(event, BeatChange):
         state.enter(plot.beat(event.beat), list(event.present))
     elif isinstance(event, Turn):
-        state.note_utterance(event.speaker, event.text, addressee(event.text, state.present, names, event.speaker, vocative=True))
+        state.note_utterance(
+            event.speaker,
+            event.text,
+            addressee(event.text, state.present, names, event.speaker, vocative=True),
+        )
         if state.forced == event.speaker:
             state.forced = ""
         state.whispers.pop(event.speaker, None)
     elif isinstance(event, UserLine):
         speaker = event.as_character or f"visitor:{event.name}"
-        state.note_utterance(speaker, event.text, addressee(event.text, state.present, names, speaker, vocative=False))
+        state.note_utterance(
+            speaker, event.text, addressee(event.text, state.present, names, speaker, vocative=False)
+        )
     elif isinstance(event, Direction):
         _direct(state, event)
     elif isinstance(event, SceneEnd):

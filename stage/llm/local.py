@@ -70,7 +70,9 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 class LocalServer:
     """A ``python -m llama_cpp.server`` child process on a free loopback port."""
 
-    def __init__(self, home: Path, n_threads: int = 2, n_ctx: int = 4096, startup_timeout: float = 120.0) -> None:
+    def __init__(
+        self, home: Path, n_threads: int = 2, n_ctx: int = 4096, startup_timeout: float = 120.0
+    ) -> None:
         self.home = home
         self.n_threads = n_threads
         self.n_ctx = n_ctx
@@ -117,9 +119,13 @@ class LocalServer:
         ]  # fmt: skip
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
         with open(self.log_path, "ab") as logf:
-            self.proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         self.starts += 1
         (self.home / "server" / "llama-server.pid").write_text(f"{self.proc.pid} {self.port}\n")
@@ -142,7 +148,9 @@ class LocalServer:
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` by the served model's own tokenizer (0 if the server cannot say)."""
         try:
-            r = httpx.post(f"http://127.0.0.1:{self.port}/extras/tokenize/count", json={"input": text}, timeout=5.0)
+            r = httpx.post(
+                f"http://127.0.0.1:{self.port}/extras/tokenize/count", json={"input": text}, timeout=5.0
+            )
             return int(r.json()["count"]) if r.status_code == 200 else 0
         except (httpx.HTTPError, ValueError, KeyError):
             return 0
@@ -209,7 +217,9 @@ class LocalModel:
             if not self.server.alive():  # died mid-call: the next attempt restarts it
                 raise TransientModelError("the embedded model server stopped; restarting it") from None
             raise
-        if not result.usage.prompt_tokens:  # llama.cpp sends no usage when streaming: count with its tokenizer
+        if (
+            not result.usage.prompt_tokens
+        ):  # llama.cpp sends no usage when streaming: count with its tokenizer
             counted = self.server.count_tokens(chatml(messages))
             result = replace(result, usage=replace(result.usage, prompt_tokens=counted))
         return result

@@ -44,7 +44,9 @@ def classify(exc: BaseException, where: str) -> ModelError:
         if exc.status_code >= 500:
             return TransientModelError(f"the model at {where} failed ({exc.status_code})")
         return ModelError(f"the model at {where} rejected the request ({exc.status_code}): {exc.message}")
-    if isinstance(exc, json.JSONDecodeError | ValueError | KeyError | TypeError | openai.APIResponseValidationError):
+    if isinstance(
+        exc, json.JSONDecodeError | ValueError | KeyError | TypeError | openai.APIResponseValidationError
+    ):
         return TransientModelError(f"the model at {where} sent a malformed response ({type(exc).__name__})")
     return ModelError(f"the model at {where} failed: {type(exc).__name__}: {exc}")
 

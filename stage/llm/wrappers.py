@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 class Retrying:
     """Retry transient failures ``retries`` times, sleeping ``backoff * 2**n`` between attempts."""
 
-    def __init__(self, inner: ChatModel, retries: int = 2, backoff: float = 0.5, max_backoff: float = 8.0) -> None:
+    def __init__(
+        self, inner: ChatModel, retries: int = 2, backoff: float = 0.5, max_backoff: float = 8.0
+    ) -> None:
         self.inner = inner
         self.retries = retries
         self.backoff = backoff

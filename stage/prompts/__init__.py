@@ -19,7 +19,7 @@ def _env() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
-        autoescape=False,  # noqa: S701 - plain-text prompts for a model, never HTML
+        autoescape=False,
     )
 
 

@@ -17,7 +17,10 @@ from stage.llm.openai_compat import OpenAICompatModel
 from stage.types import Message
 
 pytestmark = pytest.mark.model
-MSGS = [Message("system", "You are Lyra, a cheerful ten-year-old."), Message("user", "Say hello to your friend Max.")]
+MSGS = [
+    Message("system", "You are Lyra, a cheerful ten-year-old."),
+    Message("user", "Say hello to your friend Max."),
+]
 
 
 def test_model_file_is_packaged() -> None:
@@ -58,7 +61,9 @@ def test_server_stops_when_the_app_exits(tmp_path: Path) -> None:
         "from pathlib import Path; from stage.llm.local import shared_server;"
         f"s = shared_server(Path({str(tmp_path)!r}), 2, 2048); s.ensure(); print(s.proc.pid, flush=True)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     pid = int(out.stdout.split()[0])
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 

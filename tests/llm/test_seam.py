@@ -69,9 +69,8 @@ def test_refused_connection_is_unreachable() -> None:
 
 
 def test_auth_failure_is_not_retried() -> None:
-    with flaky("401") as server:
-        with pytest.raises(ModelError, match="API key") as info:
-            model_for(server.base_url).generate(MSGS, P)
+    with flaky("401") as server, pytest.raises(ModelError, match="API key") as info:
+        model_for(server.base_url).generate(MSGS, P)
     assert not isinstance(info.value, ModelUnavailable)
     assert len(server.requests) == 1
 
@@ -91,8 +90,10 @@ def test_scripted_queue_replies_errors_and_stops() -> None:
     assert wrapped.generate(MSGS, P).text == "after"
 
 
-@pytest.mark.parametrize(("backend", "kind"), [("scripted", "ScriptedModel"), ("openai", "OpenAICompatModel"),
-                                               ("local", "LocalModel")])
+@pytest.mark.parametrize(
+    ("backend", "kind"),
+    [("scripted", "ScriptedModel"), ("openai", "OpenAICompatModel"), ("local", "LocalModel")],
+)
 def test_backend_selection(backend: str, kind: str, tmp_path: object) -> None:
     settings = load_settings({"backend": backend, "home": tmp_path}, env={})
     model = make_model(settings)
