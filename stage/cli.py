@@ -88,11 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("stage.lore.cli", "add_lore_commands"),
         ("stage.play", "add_play_commands"),
         ("stage.evals.cli", "add_eval_commands"),
-        ("bench.cli", "add_bench_commands"),
+        ("stage.bench.cli", "add_bench_commands"),
     ):
         try:
             mod = __import__(module, fromlist=[adder])
-        except ImportError:  # a part not built yet in this checkout
+        except ModuleNotFoundError as exc:  # a part not built in this checkout; any other import error is a bug
+            if exc.name != module:
+                raise
             continue
         getattr(mod, adder)(sub, _model_flags, _data_flags)
     return parser
