@@ -34,7 +34,22 @@ def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def describe(err: Any) -> str:
+def _bounds(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> tuple[int | None, int | None]:
+    """The min/max length declared on the field at ``loc`` (pydantic only reports the bound that failed)."""
+    lo = hi = None
+    current: Any = model
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return lo, hi
+        info = fields[part]
+        lo = next((m.min_length for m in info.metadata if getattr(m, "min_length", None) is not None), None)
+        hi = next((m.max_length for m in info.metadata if getattr(m, "max_length", None) is not None), None)
+        current = info.annotation
+    return lo, hi
+
+
+def describe(err: Any, model: type[BaseModel] | None = None) -> str:
     """One pydantic error as 'expected ..., got ...'."""
     kind = err["type"]
     got = err.get("input")
@@ -47,7 +62,9 @@ def describe(err: Any) -> str:
         return "unknown field (check the spelling; see the schema in stage/)"
     if kind in ("too_short", "too_long"):
         ctx = err.get("ctx", {})
-        lo, hi = ctx.get("min_length"), ctx.get("max_length")
+        lo, hi = _bounds(model, tuple(err["loc"]))
+        lo = ctx.get("min_length", lo)
+        hi = ctx.get("max_length", hi)
         n = len(got) if hasattr(got, "__len__") else "?"
         bounds = (
             f"{lo}-{hi}"
@@ -101,7 +118,7 @@ def validate(model: type[M], data: Any, display: str, text: str | None, problems
             field = ".".join(str(p) for p in loc) or "(top level)"
             line = _line_of(text, loc) if text else None
             where = f"{display}:{line}" if line else display
-            problems.append(f"{where}: {field}: {describe(err)}")
+            problems.append(f"{where}: {field}: {describe(err, model)}")
         return None
 
 

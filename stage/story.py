@@ -93,7 +93,7 @@ def _load_lore(folder: Path, problems: list[str]) -> list[RawSection]:
     return sections
 
 
-def _check_plot(plot: Plot, personas: dict[str, Persona], problems: list[str]) -> None:
+def _check_plot(plot: Plot, personas: set[str], problems: list[str]) -> None:
     seen: set[str] = set()
     for n, beat in enumerate(plot.beats, start=1):
         where = f"{plot.source}: beats.{n - 1}"
@@ -106,7 +106,9 @@ def _check_plot(plot: Plot, personas: dict[str, Persona], problems: list[str]) -
         seen.add(beat.id)
         for who in beat.present:
             if who not in personas:
-                problems.append(f"{where}.present: unknown character {who!r}; known: {', '.join(personas)}")
+                problems.append(
+                    f"{where}.present: unknown character {who!r}; known: {', '.join(sorted(personas))}"
+                )
         if set(beat.goals) != set(beat.present):
             problems.append(
                 f"{where}.goals: expected one goal for each present character {sorted(beat.present)},"
@@ -123,7 +125,7 @@ def _check_plot(plot: Plot, personas: dict[str, Persona], problems: list[str]) -
 
 
 def _resolve_lore(
-    raw: list[RawSection], plot: Plot | None, personas: dict[str, Persona], problems: list[str]
+    raw: list[RawSection], plot: Plot | None, personas: set[str], problems: list[str]
 ) -> list[LoreSection]:
     out: list[LoreSection] = []
     seen: dict[str, str] = {}
@@ -141,7 +143,7 @@ def _resolve_lore(
             for who in visible:
                 if who not in personas:
                     problems.append(
-                        f"{where}: visible_to: unknown character {who!r}; expected 'everyone' or ids of {', '.join(personas)}"
+                        f"{where}: visible_to: unknown character {who!r}; expected 'everyone' or ids of {', '.join(sorted(personas))}"
                     )
         position = 1
         if plot is not None:
@@ -170,13 +172,17 @@ def _resolve_lore(
 
 
 def _check_cross(
-    personas: dict[str, Persona], plot: Plot | None, lore: list[LoreSection], problems: list[str]
+    personas: dict[str, Persona],
+    known: set[str],
+    plot: Plot | None,
+    lore: list[LoreSection],
+    problems: list[str],
 ) -> None:
     beat_ids = {b.id for b in plot.beats} if plot else set()
     for p in personas.values():
-        others = set(personas) - {p.id}
+        others = known - {p.id}
         for key in p.relationships:
-            if key not in personas or key == p.id:
+            if key not in known or key == p.id:
                 problems.append(
                     f"{p.source}: relationships.{key}: expected one of the other characters {sorted(others)}"
                 )
@@ -187,7 +193,7 @@ def _check_cross(
             )
         for i, secret in enumerate(p.secrets):
             for who in secret.known_by:
-                if who not in personas or who == p.id:
+                if who not in known or who == p.id:
                     problems.append(
                         f"{p.source}: secrets.{i}.known_by: unknown character {who!r}; expected one of {sorted(others)}"
                     )
@@ -217,10 +223,17 @@ def load_story(sources: Sources) -> Story:
     personas = _load_personas(sources.characters_dir, problems)
     plot = _load_plot(sources.plot_file, problems)
     raw = _load_lore(sources.lore_dir, problems)
+    # ids of persona files that failed to load still count as characters, so one broken file does not
+    # cascade into "unknown character" problems everywhere it is mentioned
+    known = (
+        set(personas) | {f.stem for f in sources.characters_dir.glob("*.y*ml")}
+        if sources.characters_dir.is_dir()
+        else set()
+    )
     if plot is not None:
-        _check_plot(plot, personas, problems)
-    lore = _resolve_lore(raw, plot, personas, problems)
-    _check_cross(personas, plot, lore, problems)
+        _check_plot(plot, known, problems)
+    lore = _resolve_lore(raw, plot, known, problems)
+    _check_cross(personas, known, plot, lore, problems)
     if problems or plot is None:
         raise DataError(problems or ["no plot was loaded"])
     return Story(personas=personas, plot=plot, lore=tuple(lore))
