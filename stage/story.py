@@ -105,7 +105,7 @@ def _check_plot(plot: Plot, personas: set[str], problems: list[str]) -> None:
             problems.append(f"{where}.id: duplicate beat id {beat.id!r}")
         seen.add(beat.id)
         for who in beat.present:
-            if who not in personas:
+            if personas and who not in personas:
                 problems.append(
                     f"{where}.present: unknown character {who!r}; known: {', '.join(sorted(personas))}"
                 )
