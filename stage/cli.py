@@ -92,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         try:
             mod = __import__(module, fromlist=[adder])
-        except ModuleNotFoundError as exc:  # a part not built in this checkout; any other import error is a bug
+        except (
+            ModuleNotFoundError
+        ) as exc:  # a part not built in this checkout; any other import error is a bug
             if exc.name is None or not module.startswith(exc.name):
                 raise
             continue

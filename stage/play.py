@@ -72,6 +72,11 @@ def add_play_commands(
         description="Print a transcript (JSONL) as a readable scene; corrupt lines are reported.",
     )
     p.add_argument("transcript", type=Path)
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="re-drive the recorded inputs through the director and report whether every event matches",
+    )
     data_flags(p)
     p.set_defaults(handler=run_replay)
 
@@ -202,4 +207,12 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
         printer(e)
     for problem in result.problems:
         print(problem, file=sys.stderr)
+    if args.check:
+        from stage.replay import replay
+
+        outcome = replay(st, result.events, runtime.keyword_retriever(st))
+        if outcome.divergence:
+            print(f"replay diverges: {outcome.divergence}", file=sys.stderr)
+            return 1
+        print(f"replay matches: {len(result.events)} events reproduced")
     return 0

@@ -32,3 +32,22 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     server.ensure()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def chroma_retriever(story, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The real lore store (Chroma + the packaged embedding model), indexed once for the session."""
+    from stage.runtime import retriever
+    from stage.settings import load_settings
+
+    home = tmp_path_factory.mktemp("stage-home")
+    return retriever(load_settings({"home": home}, env={}), story)
+
+
+@pytest.fixture(scope="session")
+def local_model(local_server):  # type: ignore[no-untyped-def]
+    """The embedded model through the seam (retries and accounting), sharing the session's server."""
+    from stage.llm.local import LocalModel
+    from stage.llm.wrappers import Metered, Retrying
+
+    return Metered(Retrying(LocalModel(local_server, timeout=60), retries=2, backoff=0.5))

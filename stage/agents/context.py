@@ -29,21 +29,30 @@ class TurnContext:
     cue: str
 
 
+def _lines(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split("\n") if x.strip())
+
+
 def apply_edits(p: Persona, edits: Mapping[str, str]) -> Persona:
-    """A persona with a writer's session edits applied (text fields and voice fields, as plain strings)."""
+    """A persona with a writer's session edits applied; list fields take one item per line."""
     if not edits:
         return p
-    voice_fields = {"style", "sentence_length", "vocabulary"}
-    top = {k: v for k, v in edits.items() if k in ("role", "description")}
-    voice = replace(p.voice, **{k: v for k, v in edits.items() if k in voice_fields})
-    listy = {
-        k: tuple(x.strip() for x in v.split("\n") if x.strip())
-        for k, v in edits.items()
-        if k in ("goals", "fears")
-    }
-    if "examples" in edits:
-        voice = replace(voice, examples=tuple(x.strip() for x in edits["examples"].split("\n") if x.strip()))
-    return replace(p, voice=voice, **top, **listy)  # type: ignore[arg-type]
+    get = edits.get
+    voice = replace(
+        p.voice,
+        style=get("style", p.voice.style),
+        sentence_length=get("sentence_length", p.voice.sentence_length),
+        vocabulary=get("vocabulary", p.voice.vocabulary),
+        examples=_lines(edits["examples"]) if "examples" in edits else p.voice.examples,
+    )
+    return replace(
+        p,
+        voice=voice,
+        role=get("role", p.role),
+        description=get("description", p.description),
+        goals=_lines(edits["goals"]) if "goals" in edits else p.goals,
+        fears=_lines(edits["fears"]) if "fears" in edits else p.fears,
+    )
 
 
 def persona_block(p: Persona) -> str:

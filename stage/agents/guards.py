@@ -71,7 +71,9 @@ STAGE_DIRECTION = re.compile(r"\([^()]{0,200}\)|\*[^*]{1,200}\*|\[[^\]]{0,200}\]
 
 def tidy(text: str, log: GuardLog) -> str:
     """Drop control tokens, stage directions ("(smiles)", "*waves*"), extra paragraphs and wrapping quotes."""
-    out = SPECIAL_TOKENS.sub("", text)
+    token = SPECIAL_TOKENS.search(text)
+    out = text[: token.start()] if token else text  # a control token means the model started a new message
+    out = out.replace("**", "").replace("__", "")
     out = STAGE_DIRECTION.sub(" ", out)
     out = out.replace("\r", "")
     out = out.split("\n\n")[0]  # a spoken turn is one paragraph

@@ -12,7 +12,43 @@ from stage.errors import ModelError
 from stage.llm.base import GenParams, RetryCallback, TokenCallback
 from stage.types import Completion, Message, Usage
 
-_WORDS = ["the", "dream", "feels", "bright", "tonight", "and", "I", "wonder", "what", "the", "network", "keeps", "for", "us", "while", "we", "sleep", "maybe", "the", "park", "is", "quiet", "and", "the", "stars", "are", "real", "there", "so", "we", "could", "read", "a", "book", "together"]
+_WORDS = [
+    "the",
+    "dream",
+    "feels",
+    "bright",
+    "tonight",
+    "and",
+    "I",
+    "wonder",
+    "what",
+    "the",
+    "network",
+    "keeps",
+    "for",
+    "us",
+    "while",
+    "we",
+    "sleep",
+    "maybe",
+    "the",
+    "park",
+    "is",
+    "quiet",
+    "and",
+    "the",
+    "stars",
+    "are",
+    "real",
+    "there",
+    "so",
+    "we",
+    "could",
+    "read",
+    "a",
+    "book",
+    "together",
+]
 
 Responder = Callable[[Sequence[Message]], str]
 

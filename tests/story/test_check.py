@@ -67,11 +67,24 @@ def test_example_error_message(data: Path) -> None:
         (lambda d: d.pop("goals"), "lyra.yaml:"),
         (lambda d: d.update(favourite_colour="blue"), "favourite_colour: unknown field"),
         (lambda d: d.update(age="ten"), "age: input should be a valid integer"),
-        (lambda d: d["relationships"].update(kyra="a typo"), "relationships.kyra: expected one of the other characters"),
-        (lambda d: d["secrets"][0].update(known_by=["nobody"]), "secrets.0.known_by: unknown character 'nobody'"),
+        (
+            lambda d: d["relationships"].update(kyra="a typo"),
+            "relationships.kyra: expected one of the other characters",
+        ),
+        (
+            lambda d: d["secrets"][0].update(known_by=["nobody"]),
+            "secrets.0.known_by: unknown character 'nobody'",
+        ),
         (lambda d: d["display"].update(color="blue"), "display.color: string should match pattern"),
     ],
-    ids=["missing-field", "unknown-field", "wrong-type", "unknown-relationship", "unknown-known-by", "bad-colour"],
+    ids=[
+        "missing-field",
+        "unknown-field",
+        "wrong-type",
+        "unknown-relationship",
+        "unknown-known-by",
+        "bad-colour",
+    ],
 )
 def test_persona_breakages(data: Path, breakage: Callable[[dict], None], expected: str) -> None:  # type: ignore[type-arg]
     edit_yaml(data / "characters" / "lyra.yaml", breakage)
@@ -87,7 +100,7 @@ def test_missing_field_names_field_and_line(data: Path) -> None:
 def test_wrong_type_names_the_line(data: Path) -> None:
     edit_yaml(data / "characters" / "lyra.yaml", lambda d: d.update(age="ten"))
     found = [p for p in problems(data) if "age:" in p]
-    assert found and found[0].startswith("characters/lyra.yaml:3:") or ":3:" in found[0], found
+    assert (found and found[0].startswith("characters/lyra.yaml:3:")) or ":3:" in found[0], found
 
 
 def test_lore_unknown_character_in_visible_to(data: Path) -> None:
@@ -152,15 +165,29 @@ def test_plot_breakages_are_all_reported_at_once(data: Path) -> None:
 
 def test_lore_section_without_metadata(data: Path) -> None:
     (data / "lore" / "extra.md").write_text("# Extra\n\n## A heading\nJust text.\n")
-    assert any("extra.md:3: section 'A heading': expected a <!-- ... --> metadata block" in p for p in problems(data))
+    assert any(
+        "extra.md:3: section 'A heading': expected a <!-- ... --> metadata block" in p for p in problems(data)
+    )
 
 
 def test_stage_check_cli_exit_codes(data: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "stage.cli", "check", *args], capture_output=True, text=True,
-                              cwd=data, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "stage.cli", "check", *args],
+            capture_output=True,
+            text=True,
+            cwd=data,
+            timeout=60,
+        )
 
-    ok = run("--characters", str(ROOT / "characters"), "--lore", str(ROOT / "lore"), "--plot", str(ROOT / "lore" / "plot.yaml"))
+    ok = run(
+        "--characters",
+        str(ROOT / "characters"),
+        "--lore",
+        str(ROOT / "lore"),
+        "--plot",
+        str(ROOT / "lore" / "plot.yaml"),
+    )
     assert ok.returncode == 0 and "all valid" in ok.stdout
     edit_yaml(data / "characters" / "max.yaml", lambda d: d["voice"].update(examples=["Hm."]))
     (data / "characters" / "theo.yaml").write_text("")

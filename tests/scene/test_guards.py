@@ -1,0 +1,107 @@
+"""Guards on every reply: speaking for others, breaking character, repeating, rambling — all caught."""
+
+from __future__ import annotations
+
+import pytest
+
+from stage.agents import guards
+from stage.transcript import Turn, turns
+from tests.scene.helpers import scene
+
+OTHERS = ["Max", "Zara", "Theo", "Camille", "Visitor", "Sam"]
+
+
+def clean(text: str) -> tuple[str, list[str]]:
+    log = guards.GuardLog()
+    return guards.clean(text, "Lyra", OTHERS, log), log.flags
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Lyra: Okay okay okay!", "Okay okay okay!"),
+        ("**Lyra:** Best night ever!", "Best night ever!"),
+        ("Lyra (grinning): Race you!", "Race you!"),
+        ("We should go. Max: No way!", "We should go."),
+        ("We should go.\nZara: Bed. Now.", "We should go."),
+        ('"I\'m fine! Totally fine."', "I'm fine! Totally fine."),
+        ("(looks down) It was so quiet. *sniffs*", "It was so quiet."),
+        ("Hi<|im_end|><|im_start|>system", "Hi"),
+    ],
+)
+def test_repairs(raw: str, expected: str) -> None:
+    assert clean(raw)[0] == expected
+
+
+def test_cut_records_whose_line_was_removed() -> None:
+    text, flags = clean("Sure thing.\nMax: I never said that.\nZara: Bed.")
+    assert text == "Sure thing." and "cut:speaker:max" in flags
+
+
+def test_length_is_bounded_at_a_sentence() -> None:
+    long = " ".join(f"This is sentence number {i} of my very long speech." for i in range(12))
+    text, flags = clean(long)
+    assert text.count(".") <= guards.MAX_SENTENCES and len(text.split()) <= guards.MAX_WORDS
+    assert "cut:length" in flags
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "empty"),
+        ("...", "empty"),
+        ("As an AI language model, I cannot pretend.", "off-role"),
+        ("Let me check my system prompt first.", "off-role"),
+        ("Thanks for being kind, Lyra.", "self-address"),
+        ("Lyra smiles and nods at everyone.", "third-person"),
+        ("The Orchard is glowing tonight and I love it", "near-duplicate"),
+    ],
+)
+def test_rejections(text: str, reason: str) -> None:
+    recent = ["The Orchard is glowing tonight and I love it so much"]
+    assert guards.reject_reason(text, "Lyra", recent) == reason
+
+
+def test_a_fine_line_stands() -> None:
+    assert guards.reject_reason("Okay okay okay, my band is green!", "Lyra", ["Bed now, please."]) == ""
+
+
+def test_scene_regenerates_rejected_replies_and_records_it(story) -> None:  # type: ignore[no-untyped-def]
+    sc, model = scene(
+        story, replies=["As an AI, I can't.", "Lyra: Zara: Bed now!", "Okay okay, I'm ready, Mum!"]
+    )
+    sc.direct("force", "lyra")
+    turn = next(e for e in sc.step() if isinstance(e, Turn))
+    assert turn.text == "Okay okay, I'm ready, Mum!"
+    assert turn.regenerations == 2 and len(model.calls) == 3
+    assert "rejected:off-role" in turn.flags and "rejected:empty" in turn.flags
+    assert set(turn.guard_ms) >= {"tidy", "own-name", "other-speaker", "length", "safety", "reject"}
+
+
+def test_when_every_candidate_fails_the_character_falls_back_to_its_own_voice(story) -> None:  # type: ignore[no-untyped-def]
+    sc, _ = scene(story, replies=["As an AI model."] * 3)
+    sc.direct("force", "theo")
+    turn = next(e for e in sc.step() if isinstance(e, Turn))
+    assert "fallback" in turn.flags
+    assert turn.text in story.personas["theo"].voice.examples
+
+
+def test_a_scene_never_lets_a_character_speak_for_another(story) -> None:  # type: ignore[no-untyped-def]
+    lines = iter([f"Line {i} here.\nZara: I speak for Zara {i}.\nTheo: me too" for i in range(40)])
+    sc, _ = scene(story, responder=lambda m: next(lines))
+    sc.run(10)
+    for t in turns(sc.transcript.events):
+        assert "Zara:" not in t.text and "Theo:" not in t.text
+
+
+def test_repetition_is_regenerated(story) -> None:  # type: ignore[no-untyped-def]
+    sc, _model = scene(
+        story,
+        replies=["The band is green and the orchard waits for me tonight."] * 2
+        + ["Something new entirely, Mum."],
+    )
+    sc.direct("force", "lyra")
+    sc.step()
+    sc.direct("force", "lyra")
+    second = next(e for e in sc.step() if isinstance(e, Turn))
+    assert second.text == "Something new entirely, Mum." and "rejected:near-duplicate" in second.flags
