@@ -165,6 +165,7 @@ class Scene:
                     self.params,
                     self._other_speakers(decision.speaker),
                     self.rng,
+                    [n for c, n in self.names.items() if c not in self.state.present],
                     on_token,
                     on_retry,
                 )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from stage.agents import guards, safety
-from stage.agents.context import TurnContext, build_messages
+from stage.agents.context import TurnContext, build_messages, instructions_of
 from stage.llm.base import ChatModel, GenParams, RetryCallback, TokenCallback
 from stage.transcript import Turn
 from stage.types import Completion
@@ -41,12 +42,14 @@ def speak(
     params: GenParams,
     other_speakers: Sequence[str],
     rng: random.Random,
+    absent: Sequence[str] = (),
     on_token: TokenCallback | None = None,
     on_retry: RetryCallback | None = None,
 ) -> Reply:
     """Generate, guard, and regenerate (bounded) until a reply may stand; fall back to the persona's own line."""
     p = ctx.persona
     messages = build_messages(ctx, all_names)
+    instructions = instructions_of(ctx)
     params = replace(params, stop=params.stop or stop_sequences(other_speakers))
     rejected: list[str] = []
     gl = guards.GuardLog()
@@ -78,14 +81,14 @@ def speak(
             rejected.append(f"unsafe:{verdict.category}")
             continue
         start = time.perf_counter()
-        reason = guards.reject_reason(text, p.name, recent_texts)
+        reason = guards.reject_reason(text, p.name, recent_texts, instructions=instructions)
         gl.ms["reject"] = gl.ms.get("reject", 0.0) + (time.perf_counter() - start) * 1000
         if not reason:
             category = ""
             break
         rejected.append(reason)
     else:
-        text = fallback_line(p.voice.examples, recent_texts, rng)
+        text = fallback_line(p.voice.examples, recent_texts, rng, absent)
         gl.flags.append("fallback")
     assert first is not None
     turn = Turn(
@@ -106,7 +109,11 @@ def speak(
     return Reply(turn, tuple(rejected), category)
 
 
-def fallback_line(examples: Sequence[str], recent: Sequence[str], rng: random.Random) -> str:
-    """When every candidate was rejected, the character says one of its own lines not heard recently."""
-    fresh = [e for e in examples if all(guards.similarity(e, r) < 0.5 for r in recent)]
-    return rng.choice(fresh or list(examples))
+def fallback_line(
+    examples: Sequence[str], recent: Sequence[str], rng: random.Random, absent: Sequence[str] = ()
+) -> str:
+    """When every candidate was rejected, the character says one of its own lines: not one heard recently,
+    and preferably not one that names someone who is not here."""
+    fresh = [e for e in examples if all(guards.similarity(e, r) < 0.5 for r in recent)] or list(examples)
+    fitting = [e for e in fresh if not any(re.search(rf"\b{re.escape(n)}\b", e) for n in absent)]
+    return rng.choice(fitting or fresh)

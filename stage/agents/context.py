@@ -134,7 +134,7 @@ def build_messages(ctx: TurnContext, names: Mapping[str, str]) -> list[Message]:
     utterance is the user message (as bare speech), and earlier lines sit in the system prompt."""
     p = ctx.persona
     people = [(who, sentences(p.relationships.get(cid, ""), 1)) for cid, who in ctx.people]
-    lines = [_own(line_of(e, names), e, p) for e in ctx.recent[:-1]]
+    lines = [line_of(e, names) for e in ctx.recent[:-1]]
     last = ctx.recent[-1] if ctx.recent else None
     speaker = _speaker_of(last, names, p) if last is not None else ""
     scene = render(
@@ -162,10 +162,13 @@ def build_messages(ctx: TurnContext, names: Mapping[str, str]) -> list[Message]:
     return [Message("system", persona_block(p) + "\n" + scene), Message("user", said)]
 
 
-def _own(line: str, event: Event, p: Persona) -> str:
-    if isinstance(event, Turn) and event.speaker == p.id:
-        return f"You ({p.name}): {event.text}"
-    return line
+def instructions_of(ctx: TurnContext) -> str:
+    """The private part of a character's prompt (persona and scene notes, minus its own example lines, which
+    are its words to use): a reply must not recite it."""
+    text = build_messages(replace(ctx, recent=()), {})[0].content
+    for line in ctx.persona.voice.examples:
+        text = text.replace(line, " ")
+    return text
 
 
 def _speaker_of(event: Event, names: Mapping[str, str], p: Persona) -> str:

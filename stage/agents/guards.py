@@ -115,12 +115,25 @@ def similarity(a: str, b: str) -> float:
     return len(sa & sb) / len(sa | sb)
 
 
-def reject_reason(text: str, name: str, recent: Sequence[str], threshold: float = 0.5) -> str:
+ECHO_SPAN = 7  # words in a row shared with the instructions that count as reciting them
+
+
+def echoes(text: str, instructions: str, span: int = ECHO_SPAN) -> bool:
+    """Does ``text`` recite ``span`` or more words in a row from the character's private instructions?"""
+    ours = _shingles(text, span)
+    return bool(ours) and len(text.split()) >= span and not ours.isdisjoint(_shingles(instructions, span))
+
+
+def reject_reason(
+    text: str, name: str, recent: Sequence[str], threshold: float = 0.5, instructions: str = ""
+) -> str:
     """Why this reply must be regenerated, or "" if it may stand."""
     if len(re.findall(r"\w", text)) < 2:
         return "empty"
     if OFF_ROLE.search(text):
         return "off-role"
+    if instructions and echoes(text, instructions):
+        return "prompt-echo"  # reciting its instructions, secrets or lore notes verbatim
     n = re.escape(name)
     if re.search(rf"(,\s*{n}\s*[.!?]|^{n}\s*,|\b(i am|i'm) not {n}\b)", text, re.IGNORECASE):
         return "self-address"  # the small model sometimes answers *to* its own character

@@ -78,7 +78,7 @@ class Knowledge:
         """Out-of-scope key terms in ``text`` that the speaker had neither in its sources nor heard."""
         if speaker not in self.story.personas:
             return []
-        said = normalise(text)
+        said, heard = normalise(text), normalise(heard)
         found: dict[str, Leak] = {}
         for term, pattern, section, why in self.candidates(speaker, position):
             if term in found or not pattern.search(said) or pattern.search(heard):

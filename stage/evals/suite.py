@@ -29,7 +29,7 @@ class Strict(BaseModel):
 
 
 class Setup(Strict):
-    beat: str = "1"  # beat id or 1-based position
+    beat: str | int = "1"  # beat id or 1-based position
     present: list[Id] | None = None  # who is on stage at the start (default: the beat's cast)
     humans: list[Id] = Field(default_factory=list)  # characters played by people (the script speaks for them)
     backend: Literal["local", "openai", "scripted"] | None = None  # pinned backend (--backend overrides)
@@ -49,7 +49,7 @@ class StepExpect(Strict):
     speakers: list[Id] | None = None  # every turn is by one of these
     must_mention: list[Term | list[Term]] = Field(default_factory=list)  # each item (or one of a list)
     must_not_mention: list[Term] = Field(default_factory=list)
-    beat: str | None = None  # the beat the scene is in after the step
+    beat: str | int | None = None  # the beat the scene is in after the step
     clean: bool = False  # no leak, attribution or break-character flag on the step's turns
     soft: bool = False  # report a miss as a warning instead of a failure
 
@@ -59,7 +59,7 @@ class Step(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] = "Visitor"
     as_character: Id | None = None
     turns: int | None = Field(default=None, ge=1, le=200)
-    goto: str | None = None
+    goto: str | int | None = None
     inject: Text | None = None
     whisper: Whisper | None = None
     force: Id | None = None
@@ -148,7 +148,7 @@ def _clean(problem: str) -> str:
 def _refs(spec: SuiteSchema) -> Iterable[tuple[tuple[int | str, ...], str, str]]:
     """(field path, kind, value) of every character or beat the suite names."""
     s = spec.setup
-    yield ("setup", "beat"), "beat", s.beat
+    yield ("setup", "beat"), "beat", str(s.beat)
     for i, c in enumerate(s.present or []):
         yield ("setup", "present", i), "character", c
     for i, c in enumerate(s.humans):
@@ -158,7 +158,7 @@ def _refs(spec: SuiteSchema) -> Iterable[tuple[tuple[int | str, ...], str, str]]
             if (value := getattr(step, key)) is not None:
                 yield ("steps", n, key), "character", value
         if step.goto is not None:
-            yield ("steps", n, "goto"), "beat", step.goto
+            yield ("steps", n, "goto"), "beat", str(step.goto)
         if step.whisper is not None:
             yield ("steps", n, "whisper", "to"), "character", step.whisper.to
         e = step.expect
@@ -169,7 +169,7 @@ def _refs(spec: SuiteSchema) -> Iterable[tuple[tuple[int | str, ...], str, str]]
         for i, c in enumerate(e.speakers or []):
             yield ("steps", n, "expect", "speakers", i), "character", c
         if e.beat is not None:
-            yield ("steps", n, "expect", "beat"), "beat", e.beat
+            yield ("steps", n, "expect", "beat"), "beat", str(e.beat)
 
 
 def _check_refs(spec: SuiteSchema, story: Story, display: str, text: str, problems: list[str]) -> None:
@@ -182,9 +182,7 @@ def _check_refs(spec: SuiteSchema, story: Story, display: str, text: str, proble
         where = f"{display}:{line}" if line else display
         field = ".".join(str(p) for p in loc)
         valid = (
-            ", ".join(story.personas)
-            if kind == "character"
-            else ", ".join(b.id for b in story.plot.beats)
+            ", ".join(story.personas) if kind == "character" else ", ".join(b.id for b in story.plot.beats)
         )
         problems.append(f"{where}: {field}: expected a {kind} id ({valid}), got {value!r}")
 

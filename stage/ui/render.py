@@ -8,6 +8,7 @@ a message like ``<img onerror=...>`` must arrive in the browser as text. Attribu
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -27,10 +28,31 @@ from stage.transcript import (
 from stage.types import Persona, Story
 
 _HEX = re.compile(r"#[0-9a-fA-F]{3,8}")
-_EMPHASIS = re.compile(r"\*([^*\n]{1,200})\*")  # *smiles* -> stage direction, applied after escaping
+# *smiles* -> a stage direction in italics (applied after escaping); not 7*7 or a*b*c
+_EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]{1,200}?)(?<=\S)\*(?![\w*])")
 _TEMPLATE = {"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;"}
 NEUTRAL = "#7a7f8c"
 StatusKind = Literal["info", "error", "busy"]
+_STATE = {"playing": "▶ playing", "paused": "❚❚ paused", "ended": "■ the end", "idle": "ready"}
+_STATUS_ICON = {"info": "ℹ", "error": "⚠", "busy": "…"}
+
+# Avatars are emoji (persona files); a browser without an emoji font would draw empty boxes, so this marks
+# custom properties on :root, and the CSS shows the character's initial instead.
+EMOJI_CHECK = """<script>
+(function () {
+  try {
+    var c = document.createElement("canvas"); c.width = c.height = 24;
+    var x = c.getContext("2d"); x.textBaseline = "top"; x.font = "20px sans-serif";
+    x.fillText("\\u{1F31F}", 0, 0);
+    var d = x.getImageData(0, 0, 24, 24).data, coloured = 0;
+    for (var i = 0; i < d.length; i += 4) if (d[i + 3] && (d[i] !== d[i + 1] || d[i + 1] !== d[i + 2])) coloured++;
+    if (coloured >= 8) return;
+  } catch (e) { /* no canvas: assume no emoji font either */ }
+  var root = document.documentElement.style;
+  root.setProperty("--stage-emoji", "none");
+  root.setProperty("--stage-initial", "inline");
+})();
+</script>"""
 
 
 def esc(text: object) -> str:
@@ -46,6 +68,12 @@ def prose(text: str) -> str:
 
 def colour(p: Persona | None) -> str:
     return p.color if p is not None and _HEX.fullmatch(p.color) else NEUTRAL
+
+
+def short(role: str, limit: int = 48) -> str:
+    """A persona's role cut to its first clause: "Lyra's father, an exhausted ..." -> "Lyra's father"."""
+    head = re.split(r",|:| who | - | — ", role, maxsplit=1)[0].strip().rstrip(".")
+    return head if len(head) <= limit else head[: limit - 1].rstrip() + "…"
 
 
 @dataclass
@@ -65,7 +93,7 @@ class Renderer:
     def __init__(self, story: Story) -> None:
         self.story = story
 
-    # -- names ----------------------------------------------------------------------------------------------
+    # -- people ---------------------------------------------------------------------------------------------
 
     def persona(self, cid: str) -> Persona | None:
         return self.story.personas.get(cid)
@@ -74,14 +102,37 @@ class Renderer:
         p = self.persona(cid)
         return p.name if p is not None else cid
 
-    def chip(self, cid: str, note: str = "") -> str:
+    def avatar(self, cid: str, css: str = "avatar", name: str = "") -> str:
+        """The persona's emoji, with the initial shown instead where the browser has no emoji font."""
         p = self.persona(cid)
-        avatar = esc(p.avatar) if p is not None else "•"
+        initial = esc((name or self.name(cid) or "?")[:1].upper())
+        if p is None or not p.avatar:
+            return f'<span class="{css} plain"><span class="initial">{initial}</span></span>'
+        return f'<span class="{css}"><span class="emoji">{esc(p.avatar)}</span><span class="initial">{initial}</span></span>'
+
+    def chip(self, cid: str, note: str = "") -> str:
         extra = f' <span class="chip-note">{esc(note)}</span>' if note else ""
         return (
-            f'<span class="chip" data-character="{esc(cid)}" style="--who:{colour(p)}">'
-            f'<span class="chip-avatar">{avatar}</span>{esc(self.name(cid))}{extra}</span>'
+            f'<span class="chip" data-character="{esc(cid)}" style="--who:{colour(self.persona(cid))}">'
+            f"{self.avatar(cid, 'chip-avatar')}{esc(self.name(cid))}{extra}</span>"
         )
+
+    def _message(
+        self, kind: str, speaker: str, seq: int, who: str, name: str, tag: str, body: str, after: str = ""
+    ) -> str:
+        """One speech bubble: ``who`` is the persona id for colour and avatar ("" for a visitor)."""
+        css = {"turn": "msg turn", "user": "msg user", "pending": "msg turn pending"}[kind]
+        seq_attr = f' data-seq="{seq}"' if seq else ""
+        return (
+            f'<div class="{css}" data-kind="{kind}" data-speaker="{esc(speaker)}"{seq_attr} '
+            f'style="--who:{colour(self.persona(who))}">{self.avatar(who, name=name)}<div class="bubble">'
+            f'<div class="who"><span class="name">{esc(name)}</span>{tag}</div>'
+            f'<div class="text">{body}</div>{after}</div></div>'
+        )
+
+    @staticmethod
+    def _why(reason: str) -> str:
+        return f'<div class="why">↳ director: {esc(reason)}</div>' if reason else ""
 
     # -- events ---------------------------------------------------------------------------------------------
 
@@ -108,11 +159,10 @@ class Renderer:
                 f"{where}: {esc(e.message)}. Press Play or Step to try again.</div>"
             )
         if isinstance(e, SafetyEvent):
-            who = esc(self._who(e.who))
             side = "a message" if e.direction == "input" else "a reply"
             return (
-                f'<div class="notice safety" data-kind="safety" data-seq="{e.seq}">🛡 The content policy '
-                f"stopped {side} from {who} ({esc(e.category)}).</div>"
+                f'<div class="notice safety" data-kind="safety" data-seq="{e.seq}">⚠ The content policy '
+                f"stopped {side} from {esc(self._who(e.who))} ({esc(e.category)}).</div>"
             )
         if isinstance(e, SceneEnd):
             return (
@@ -134,22 +184,15 @@ class Renderer:
 
     def _turn(self, t: Turn) -> str:
         p = self.persona(t.speaker)
-        avatar = esc(p.avatar) if p is not None else "•"
-        role = f'<span class="role">{esc(p.role)}</span>' if p is not None else ""
-        return (
-            f'<div class="msg turn" data-kind="turn" data-speaker="{esc(t.speaker)}" data-seq="{t.seq}" '
-            f'style="--who:{colour(p)}"><div class="avatar">{avatar}</div><div class="bubble">'
-            f'<div class="who"><span class="name">{esc(self.name(t.speaker))}</span>{role}</div>'
-            f'<div class="text">{prose(t.text)}</div>{self._why(t.reason)}{self._detail(t)}</div></div>'
+        tag = f'<span class="role" title="{esc(p.role)}">{esc(short(p.role))}</span>' if p else ""
+        after = self._why(t.reason) + self._detail(t)
+        return self._message(
+            "turn", t.speaker, t.seq, t.speaker, self.name(t.speaker), tag, prose(t.text), after
         )
-
-    @staticmethod
-    def _why(reason: str) -> str:
-        return f'<div class="why">🎬 director: {esc(reason)}</div>' if reason else ""
 
     def _detail(self, t: Turn) -> str:
         seconds = t.latency_ms / 1000
-        rate = f"{t.completion_tokens / seconds:.1f}" if seconds > 0 and t.completion_tokens else "–"
+        rate = f"{t.completion_tokens / seconds:.1f}" if seconds >= 0.05 and t.completion_tokens else "–"
         lore = ", ".join(f"<code>{esc(i)}</code>" for i in t.lore_ids) or "none"
         rows = [
             ("lore used", lore),
@@ -167,26 +210,25 @@ class Renderer:
 
     def _user(self, u: UserLine) -> str:
         if u.as_character:
-            p = self.persona(u.as_character)
-            name, avatar, col = self.name(u.as_character), (p.avatar if p else "🎭"), colour(p)
-            tag, speaker = "played by a person", u.as_character
+            who, name, tag, speaker = (
+                u.as_character,
+                self.name(u.as_character),
+                "played by a person",
+                u.as_character,
+            )
         else:
-            name, avatar, col, tag, speaker = u.name, "🙂", NEUTRAL, "visitor", f"visitor:{u.name}"
+            who, name, tag, speaker = "", u.name, "visitor", f"visitor:{u.name}"
         notice = f'<div class="why">note: {esc(u.notice)}</div>' if u.notice else ""
-        return (
-            f'<div class="msg user" data-kind="user" data-speaker="{esc(speaker)}" data-seq="{u.seq}" '
-            f'style="--who:{col}"><div class="avatar">{esc(avatar)}</div><div class="bubble">'
-            f'<div class="who"><span class="name">{esc(name)}</span><span class="role">{tag}</span></div>'
-            f'<div class="text">{prose(u.text)}</div>{notice}</div></div>'
-        )
+        role = f'<span class="role">{tag}</span>'
+        return self._message("user", speaker, u.seq, who, name, role, prose(u.text), notice)
 
     def _beat(self, b: BeatChange) -> str:
         people = "".join(self.chip(c) for c in b.present)
-        why = f'<div class="why">🎬 director: {esc(b.reason)}</div>' if b.reason else ""
+        why = self._why(b.reason)
         return (
             f'<div class="beat" data-kind="beat" data-beat="{esc(b.beat)}" data-seq="{b.seq}">'
             f'<div class="beat-title">Beat {b.position} · {esc(b.title)}</div>'
-            f'<div class="beat-location">📍 {esc(b.location)}</div><div class="chips">{people}</div>{why}</div>'
+            f'<div class="beat-location">{esc(b.location)}</div><div class="chips">{people}</div>{why}</div>'
         )
 
     def _direction(self, d: Direction) -> str:
@@ -209,19 +251,16 @@ class Renderer:
         )
 
     def pending(self, p: Pending) -> str:
-        who = self.persona(p.speaker)
         if p.waiting:
             body = '<span class="waiting">waiting for the model (another scene is speaking)…</span>'
+        elif not p.speaker:
+            body = '<span class="waiting">the director is choosing who speaks…</span>'
         else:
             retry = f'<div class="why">retrying: {esc(p.retry)}</div>' if p.retry else ""
             body = f'{prose(p.text)}<span class="cursor">▍</span>{retry}'
-        return (
-            f'<div class="msg turn pending" data-kind="pending" data-speaker="{esc(p.speaker)}" '
-            f'style="--who:{colour(who)}"><div class="avatar">{esc(who.avatar) if who else "•"}</div>'
-            f'<div class="bubble"><div class="who"><span class="name">{esc(self.name(p.speaker))}</span>'
-            f'<span class="role">speaking…</span></div><div class="text">{body}</div>{self._why(p.reason)}'
-            "</div></div>"
-        )
+        tag = '<span class="role">speaking…</span>'
+        name = self.name(p.speaker) or "…"
+        return self._message("pending", p.speaker, 0, p.speaker, name, tag, body, self._why(p.reason))
 
     # -- whole panels ---------------------------------------------------------------------------------------
 
@@ -236,44 +275,35 @@ class Renderer:
         return f'<div class="log-scroll"><div class="log" id="stage-log">{body}</div></div>'
 
     def header(
-        self,
-        beat: BeatChange | None,
-        present: list[str],
-        humans: set[str],
-        state: str,
-        turns: int,
+        self, beat: BeatChange | None, present: list[str], humans: set[str], state: str, turns: int
     ) -> str:
         title = esc(self.story.plot.title)
         total = len(self.story.plot.beats)
         if beat is None:
             return (
                 f'<div class="scene-header" data-beat="" data-state="idle"><div class="title">{title}</div>'
-                f'<div class="beat-line">{total} beats · no scene yet</div></div>'
+                f'<div class="beat-line"><span class="beat-name">The stage</span>'
+                f'<span class="state">{total} beats · no scene yet</span></div>'
+                '<div class="beat-location">Watch the characters, join the conversation, or direct.</div></div>'
             )
         chips = "".join(self.chip(c, "played by a person" if c in humans else "") for c in present)
         return (
             f'<div class="scene-header" data-beat="{esc(beat.beat)}" data-state="{esc(state)}">'
             f'<div class="title">{title}</div><div class="beat-line"><span class="beat-pos">Beat '
-            f"{beat.position} of {total}</span> <span class=\"beat-name\">{esc(beat.title)}</span>"
+            f'{beat.position} of {total}</span> <span class="beat-name">{esc(beat.title)}</span>'
             f'<span class="state state-{esc(state)}">{_STATE.get(state, esc(state))} · {turns} turn(s)</span>'
-            f'</div><div class="beat-location">📍 {esc(beat.location)}</div>'
+            f'</div><div class="beat-location">{esc(beat.location)}</div>'
             f'<div class="chips">{chips or "nobody is here"}</div></div>'
         )
-
-
-_STATE = {"playing": "▶ playing", "paused": "⏸ paused", "ended": "■ the end", "idle": "ready"}
 
 
 def status(text: str, kind: StatusKind = "info") -> str:
     if not text:
         return '<div class="status" data-kind="none"></div>'
-    icon = {"info": "ℹ", "error": "⚠", "busy": "⏳"}[kind]
-    return f'<div class="status status-{kind}" data-kind="{kind}">{icon} {esc(text)}</div>'
+    return f'<div class="status status-{kind}" data-kind="{kind}">{_STATUS_ICON[kind]} {esc(text)}</div>'
 
 
 def _fields(payload: str) -> str:
-    import json
-
     try:
         data = json.loads(payload)
     except ValueError:

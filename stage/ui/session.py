@@ -73,6 +73,7 @@ class Session:
         self.lock = threading.RLock()  # guards replacing the scene
         self.token = secrets.token_urlsafe(16)  # names the export folder: unguessable, unlike the hash
         self.last_used = time.monotonic()
+        self.reveal: int | None = None  # while a loaded transcript is replayed: events shown so far
         self._parts: list[str] = []  # rendered HTML of self.scene's events, in order
         self._render_lock = threading.Lock()
 
@@ -139,7 +140,8 @@ class Session:
         with self._render_lock:
             events = list(self.scene.transcript.events) if self.scene is not None else []
             self._parts.extend(r.event(e) for e in events[len(self._parts) :])
-            return r.transcript(self._parts, self.pending)
+            shown = self._parts if self.reveal is None else self._parts[: self.reveal]
+            return r.transcript(shown, self.pending)
 
     def header_html(self) -> str:
         scene = self.scene

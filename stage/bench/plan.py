@@ -1,0 +1,26 @@
+"""How big a run is: the full benchmark, ``--quick`` (a couple of minutes), and ``tiny`` (the smoke test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    turns: int  # lockstep turns: stage, raw replay, naive loop
+    checkpoints: tuple[int, ...]  # turns at which growth is reported
+    window: int  # turns ending at a checkpoint whose median is reported
+    retrieval_sizes: tuple[int, ...]  # synthetic chunks
+    queries: int  # timed searches per size
+    levels: tuple[int, ...]  # simultaneous sessions
+    session_turns: int  # turns each session plays per level
+    profile_turns: int
+    max_tokens: int = 24  # the prompt side is what grows; short replies keep the run short
+    concurrency: str = "auto"  # "app", "threads" or "auto" (the app if it starts, else threads)
+
+
+FULL = Plan("full", 100, (5, 25, 100), 5, (1000, 10000), 200, (1, 4, 8), 3, 12)
+QUICK = Plan("quick", 10, (5, 10), 3, (300,), 40, (1, 4), 2, 3, concurrency="threads")
+TINY = Plan("tiny", 3, (1, 3), 2, (24,), 4, (1, 2), 1, 1, max_tokens=8, concurrency="threads")
+PLANS = {p.name: p for p in (FULL, QUICK, TINY)}

@@ -1,0 +1,188 @@
+"""One benchmark run: servers up, lockstep turns, profile, sessions, retrieval; results as a dict."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from stage import runtime
+from stage.errors import StageError
+from stage.llm.base import GenParams
+from stage.llm.local import LocalModel, LocalServer
+from stage.llm.wrappers import Metered, Retrying
+from stage.scene import Scene
+from stage.settings import Settings
+from stage.types import Plot, Story
+
+from . import concurrency, machine, profiling, retrieval, turns
+from .instrument import Recording, TimedRetriever
+from .naive import NaiveLoop
+from .plan import Plan
+
+log = logging.getLogger(__name__)
+
+
+def long_story(story: Story) -> Story:
+    """Every beat runs its whole turn budget (no early exit), so a 100-turn scene is a long one."""
+    beats = tuple(replace(b, min_turns=b.turn_budget) for b in story.plot.beats)
+    return replace(story, plot=Plot(story.plot.title, beats, story.plot.source))
+
+
+def _server(home: Path, name: str, settings: Settings) -> LocalServer:
+    server = LocalServer(home / name, n_threads=settings.n_threads, n_ctx=settings.n_ctx)
+    server.ensure()
+    return server
+
+
+def _model(server: LocalServer, settings: Settings) -> Metered:
+    """The stage's own stack (``stage.llm.make_model``), pointed at one of the bench's servers."""
+    return Metered(
+        Retrying(LocalModel(server, settings.timeout), retries=settings.retries, backoff=settings.backoff)
+    )
+
+
+def run_plan(plan: Plan, settings: Settings, console: Console | None = None, seed: int = 7) -> dict[str, Any]:
+    """Run ``plan`` and return the results (JSON-ready). Servers and stores live in a temporary folder."""
+    console = console or Console(stderr=True)
+    started = time.time()
+    results: dict[str, Any] = {
+        "schema": 1,
+        "mode": plan.name,
+        "machine": machine.describe(),
+        "plan": asdict(plan),
+        "settings": {
+            "max_tokens": plan.max_tokens,
+            "temperature": 0.0,
+            "seed": seed,
+            "n_ctx": settings.n_ctx,
+            "n_threads": settings.n_threads,
+        },
+    }
+    story = runtime.story(settings)
+    with tempfile.TemporaryDirectory(prefix="stage-bench-") as tmp:
+        home = Path(tmp)
+        local = settings.model_copy(update={"home": home, "chroma_url": ""})
+        console.print("[bold]stage bench[/]: starting three llama.cpp servers and indexing the lore…")
+        servers = {name: _server(home, name, settings) for name in ("stage", "raw", "naive")}
+        try:
+            store = runtime.retriever(local, story)
+            _turns_and_profile(plan, settings, story, servers, store, results, console, seed)
+            memory: dict[str, Any] = {
+                f"model_server_{n}_peak_rss_mb": machine.peak_rss_mb(s.proc.pid)
+                for n, s in servers.items()
+                if s.proc
+            }
+            for name in ("raw", "naive"):
+                servers[name].stop()
+            _concurrency(plan, settings, story, servers["stage"], store, home, results, memory, console)
+            results["memory"] = memory
+        finally:
+            for s in servers.values():
+                s.stop()
+        if plan.retrieval_sizes:
+            console.print(
+                f"retrieval: synthetic lore at {', '.join(f'{n:,}' for n in plan.retrieval_sizes)} chunks…"
+            )
+            measured = retrieval.measure(story, plan.retrieval_sizes, plan.queries, seed, note=console.log)
+            results["retrieval"] = {**measured, **retrieval.verdict(measured)}
+    results["duration_s"] = round(time.time() - started, 1)
+    return results
+
+
+def _turns_and_profile(
+    plan: Plan,
+    settings: Settings,
+    story: Story,
+    servers: dict[str, LocalServer],
+    store: Any,
+    results: dict[str, Any],
+    console: Console,
+    seed: int,
+) -> None:
+    params = GenParams(max_tokens=plan.max_tokens, temperature=0.0, seed=seed)
+    recorder = Recording(_model(servers["stage"], settings))
+    timed = TimedRetriever(store)
+    scene = Scene.new(long_story(story), recorder, timed, None, params, seed=seed, backend="local")
+    with httpx.Client(timeout=httpx.Timeout(120.0, connect=5.0)) as client:
+        naive = NaiveLoop(story, servers["naive"], client, params, settings.n_ctx)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("turns: stage / raw / naive", total=plan.turns)
+            records = turns.lockstep(
+                scene, recorder, timed, client, servers["raw"].base_url, naive, plan.turns,
+                progress=lambda n: bar.update(task, completed=n),
+            )  # fmt: skip
+    results["turns"] = [asdict(r) for r in records]
+    results["overhead"] = turns.overhead(records)
+    results["growth"] = turns.growth(records, plan.checkpoints, plan.window)
+    if plan.profile_turns:
+        console.print(f"profile: {plan.profile_turns} stage turns under cProfile…")
+        results["profile"] = profiling.profile_turns(scene, plan.profile_turns)
+
+
+def _concurrency(
+    plan: Plan,
+    settings: Settings,
+    story: Story,
+    server: LocalServer,
+    store: Any,
+    home: Path,
+    results: dict[str, Any],
+    memory: dict[str, Any],
+    console: Console,
+) -> None:
+    if not plan.levels:
+        return
+    beat = story.plot.beats[0].id
+    if plan.concurrency in ("app", "auto"):
+        console.print(
+            f"concurrency: launching `stage serve`, then {', '.join(map(str, plan.levels))} sessions…"
+        )
+        app: concurrency.AppProcess | None = None
+        try:
+            app = concurrency.AppProcess(home / "app", plan.max_tokens)
+            levels = concurrency.through_app(app, beat, plan.levels, plan.session_turns)
+            if any(lv["turns"] for lv in levels):
+                results["concurrency"] = {
+                    "mode": "app",
+                    "turns_per_session": plan.session_turns,
+                    "levels": levels,
+                }
+                memory.update(app.memory())
+                return
+            reason = "no turn succeeded through the app"
+        except (StageError, OSError, ImportError) as exc:
+            reason = str(exc)
+        finally:
+            if app is not None:
+                app.stop()
+        if plan.concurrency == "app":
+            results["concurrency"] = {"mode": "app", "error": reason, "levels": []}
+            return
+        console.print(f"[yellow]concurrency: the app path failed ({reason}); using scene threads[/]")
+        results.setdefault("notes", []).append(f"concurrency through the app failed: {reason}")
+    console.print(f"concurrency: {', '.join(map(str, plan.levels))} scene threads sharing one model…")
+    me = os.getpid()
+    machine.reset_peak_rss(me)
+    params = GenParams(max_tokens=plan.max_tokens, temperature=settings.temperature)
+    levels = concurrency.scene_threads(
+        story, _model(server, settings), store, params, plan.levels, plan.session_turns, seed=11
+    )
+    results["concurrency"] = {
+        "mode": "scene-threads",
+        "note": "Scene objects on threads sharing one model and a one-turn-at-a-time lock (stand-in for the app)",
+        "turns_per_session": plan.session_turns,
+        "levels": levels,
+    }
+    memory["bench_process_hosting_sessions_peak_rss_mb"] = machine.peak_rss_mb(me)
+    if server.proc is not None:
+        memory["model_server_stage_peak_rss_mb"] = machine.peak_rss_mb(server.proc.pid)

@@ -1,0 +1,151 @@
+"""``stage eval``: run suites, write results.json, report.html and the transcripts; exit 1 on failed expectations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from stage.settings import Settings
+
+FlagAdder = Callable[[argparse.ArgumentParser], None]
+
+
+def add_eval_commands(subparsers: Any, model_flags: FlagAdder, data_flags: FlagAdder) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="run the eval suites and write a report (results.json, report.html)",
+        description="Play scripted suites (evals/suites/*.yaml) through the stage, measure every transcript "
+        "(knowledge leaks, attribution, breaking character, repetition, persona identifiability, lore "
+        "grounding, beat coverage, turn balance, latency), check each suite's expectations and write "
+        "results.json, a self-contained report.html and the transcripts. Exits 1 when an expectation "
+        "fails, printing one line per failure.",
+        epilog="Suites pin their setup (beat, cast, seed, optionally backend/model); --backend, --model and "
+        "--seed given here override the pins. Judge scores are added when STAGE_JUDGE_URL is set.",
+    )
+    p.add_argument(
+        "suites",
+        nargs="*",
+        metavar="SUITE",
+        help="suite names in evals/suites, or suite files (default: all)",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="folder for the results (default STAGE_HOME/evals/<date-time>)",
+    )
+    p.add_argument(
+        "--compare",
+        type=Path,
+        metavar="OLD_RESULTS_JSON",
+        help="show the difference to an earlier results.json",
+    )
+    p.add_argument("--list", action="store_true", help="list the suites and what they cover, then exit")
+    model_flags(p)
+    data_flags(p)
+    p.set_defaults(handler=run_eval)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        k: getattr(args, k, None) for k in ("backend", "model", "seed") if getattr(args, k, None) is not None
+    }
+
+
+def run_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from stage import runtime
+    from stage.evals import judge, report, runner
+    from stage.evals.compare import compare
+    from stage.evals.metrics import Scorer
+    from stage.evals.results import load_results
+    from stage.evals.suite import load_suites, resolve
+    from stage.evals.voice import VoiceModel
+
+    story = runtime.story(settings)
+    suites = load_suites(resolve(args.suites), story)
+    out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 150)
+    if args.list:
+        for s in suites:
+            out.print(f"{s.name:32} {s.spec.setup.beat:14} {', '.join(s.spec.tags):28} {s.spec.description}")
+        return 0
+    old = load_results(args.compare) if args.compare else None
+    report_dir: Path = args.report or settings.home / "evals" / time.strftime("%Y%m%d-%H%M%S")
+    the_judge = judge.from_env()
+    scorer = Scorer(story, VoiceModel(story))
+    err = Console(stderr=True, highlight=False)
+    columns = (TextColumn("{task.description:32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as bar:
+        task = bar.add_task("starting", total=sum(runner.work(s) for s in suites))
+
+        def tick(name: str, n: int) -> None:
+            bar.update(task, advance=n, description=name)
+
+        results = runner.run(
+            suites,
+            story,
+            settings,
+            report_dir,
+            _overrides(args),
+            scorer=scorer,
+            judge=the_judge,
+            progress=tick,
+        )
+    deltas = compare(old, results, str(args.compare)) if old is not None else None
+    if deltas is not None:
+        results["compare"] = deltas
+    (report_dir / "results.json").write_text(
+        json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8"
+    )
+    html = report.write(results, story, report_dir, deltas)
+    _summary(out, results, deltas)
+    for line in results["failures"]:
+        print(line)
+    print(f"results: {report_dir / 'results.json'}")
+    print(f"report:  {html}")
+    return 1 if results["failures"] else 0
+
+
+def _summary(out: Any, results: dict[str, Any], deltas: dict[str, Any] | None) -> None:
+    from rich.table import Table
+
+    from stage.evals.report import fmt
+
+    table = Table(title="stage eval", title_justify="left")
+    for col in (
+        "suite",
+        "result",
+        "turns",
+        "leaks",
+        "attrib.",
+        "break",
+        "repeat",
+        "ident.",
+        "ground.",
+        "p95 ms",
+    ):
+        table.add_column(col, justify="left" if col in ("suite", "result") else "right")
+    for s in results["suites"]:
+        m = s["metrics"]
+        table.add_row(
+            s["name"],
+            "[green]pass[/]" if s["passed"] else "[red]FAIL[/]",
+            *(fmt(m.get(k)) for k in ("turns", "leaks", "attribution_errors", "break_character_rate")),
+            *(fmt(m.get(k)) for k in ("repetition_rate", "identifiability", "grounding", "latency_p95_ms")),
+        )
+    out.print(table)
+    if deltas is not None:
+        changed = [r for r in deltas["totals"] if r["delta"]]
+        out.print(f"compared with {deltas['source']}: {len(changed)} metric(s) changed")
+        for r in changed:
+            tag = f" ({r['verdict']})" if r["verdict"] else ""
+            out.print(f"  {r['metric']:24} {fmt(r['old']):>9} -> {fmt(r['new']):>9}  {r['delta']:+g}{tag}")
+    for w in results["warnings"]:
+        out.print(f"[yellow]soft:[/] {w}")

@@ -1,0 +1,189 @@
+"""The self-contained HTML report: summary, failures, deltas, plots, tables, and the transcripts with flagged
+turns highlighted. Everything is inline (CSS, PNGs), so the file can be mailed or kept as a CI artifact."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from stage.evals import plots
+from stage.evals.metrics import METRICS
+from stage.transcript import (
+    BeatChange,
+    Direction,
+    ErrorEvent,
+    Event,
+    Narration,
+    SafetyEvent,
+    SceneEnd,
+    Turn,
+    UserLine,
+    read_events,
+)
+from stage.types import Story
+
+TABLE = (
+    "turns",
+    "leak_rate",
+    "attribution_errors",
+    "break_character_rate",
+    "repetition_rate",
+    "distinct_2",
+    "identifiability",
+    "grounding",
+    "fallback_rate",
+    "latency_p95_ms",
+)
+NOTES = ("repetition", "fallback")  # highlighted in amber; a "voice" note is listed but not highlighted
+HELP = {
+    "turns": "character turns",
+    "leaks": "turns that say a key term the speaker could not know",
+    "leak_rate": "share of turns that say a lore key term the speaker could not know at that beat",
+    "attribution_errors": "turns with another character's 'Name:' line, or by a character not present / played by a person",
+    "break_character_rate": "share of turns with meta talk ('as an AI', 'system prompt', ...)",
+    "repetition_rate": "share of turns with >= 50% trigram overlap with the same speaker's earlier turn",
+    "max_self_overlap": "highest trigram overlap of a turn with the same speaker's earlier turns",
+    "distinct_1": "unique words / words, per speaker, averaged",
+    "distinct_2": "unique word pairs / word pairs, per speaker, averaged",
+    "identifiability": "share of turns (4+ words) whose embedding is closest to the speaker's own example lines",
+    "grounding": "share of a turn's content words found in the lore chunks it was given",
+    "fallback_rate": "share of turns where every candidate was rejected and a stock line was used",
+    "regeneration_rate": "share of turns that needed at least one regeneration",
+    "beats_visited": "distinct beats entered",
+    "beats_completed": "distinct beats whose exit conditions were all met",
+    "budget_used": "turns used / turn budget, for stays that ended",
+    "turn_balance": "normalised entropy of who spoke in a beat (1 = even)",
+}
+
+
+@cache
+def _env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        undefined=StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = fmt
+    return env
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 10):
+        return f"{int(value)}"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.0f}"
+    return str(value)
+
+
+def _row(
+    e: Event, names: dict[str, str], colors: dict[str, str], turns: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"kind": e.kind, "seq": e.seq, "beat": e.beat, "who": "", "text": "", "note": ""}
+    row.update(title="", meta="", flags=[], level="", judge={}, color="")
+    if isinstance(e, BeatChange):
+        row.update(title=f"Beat {e.position}: {e.title}", text=e.location, note=e.reason)
+    elif isinstance(e, Narration):
+        row.update(who=f"narrator ({e.source})", text=e.text)
+    elif isinstance(e, UserLine):
+        who = (
+            f"{names.get(e.as_character, e.as_character)} (played by a person)"
+            if e.as_character
+            else f"{e.name} (visitor)"
+        )
+        row.update(who=who, text=e.text, note=e.notice)
+    elif isinstance(e, Direction):
+        target = names.get(e.target, e.target)
+        row.update(who="writer", text=f"{e.action} {target}".strip() + (f": {e.text}" if e.text else ""))
+    elif isinstance(e, Turn):
+        rec = turns.get(e.seq, {})
+        flags = rec.get("flags", [])
+        meta = [f"{e.latency_ms:.0f} ms", f"{e.prompt_tokens}+{e.completion_tokens} tokens"]
+        if e.lore_ids:
+            meta.append("lore: " + ", ".join(e.lore_ids))
+        if e.flags:
+            meta.append("guards: " + ", ".join(e.flags))
+        row.update(
+            who=names.get(e.speaker, e.speaker),
+            color=colors.get(e.speaker, "#444"),
+            text=e.text,
+            note=e.reason,
+            meta=" · ".join(meta),
+            flags=flags,
+            level="error"
+            if any(f["error"] for f in flags)
+            else ("warn" if any(f["kind"] in NOTES for f in flags) else ""),
+            judge=rec.get("judge", {}),
+        )
+    elif isinstance(e, SafetyEvent):
+        row.update(who="content policy", text=f"{e.direction} refused ({e.category})")
+    elif isinstance(e, ErrorEvent):
+        row.update(who="error", text=e.message, note=e.where)
+    elif isinstance(e, SceneEnd):
+        row.update(title="The end", text=e.reason)
+    return row
+
+
+def transcript_rows(report_dir: Path, suite: dict[str, Any], story: Story) -> list[dict[str, Any]]:
+    path = report_dir / suite["transcript"]
+    if not path.is_file():
+        missing = ErrorEvent(message=f"the transcript is missing: {path}", where="report")
+        return [_row(missing, {}, {}, {})]
+    names = {cid: p.name for cid, p in story.personas.items()}
+    colors = {cid: p.color for cid, p in story.personas.items()}
+    turns = {t["seq"]: t for t in suite["turns"]}
+    return [_row(e, names, colors, turns) for e in read_events(path).events if e.kind != "scene"]
+
+
+def render(
+    results: dict[str, Any], story: Story, report_dir: Path, deltas: dict[str, Any] | None = None
+) -> str:
+    names = {cid: p.name for cid, p in story.personas.items()}
+    colors = {cid: p.color for cid, p in story.personas.items()}
+    totals = results["totals"]
+    all_turns = [t for s in results["suites"] for t in s["turns"]]
+    figures = {
+        "characters": plots.per_character(totals["per_character"], names, colors),
+        "beats": plots.per_beat(
+            totals["per_beat"], totals["outcomes"], {b.id: b.position for b in story.plot.beats}
+        ),
+        "latency": plots.latency(all_turns),
+    }
+    flagged = {
+        s["name"]: sum(1 for t in s["turns"] if any(f["error"] for f in t["flags"]))
+        for s in results["suites"]
+    }
+    return (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            results=results,
+            totals=totals,
+            deltas=deltas,
+            figures=figures,
+            names=names,
+            colors=colors,
+            table=TABLE,
+            help=HELP,
+            metrics=[m for m in METRICS if m in totals["metrics"]],
+            beats={b.id: b for b in story.plot.beats},
+            flagged=flagged,
+            transcripts={s["name"]: transcript_rows(report_dir, s, story) for s in results["suites"]},
+        )
+    )
+
+
+def write(
+    results: dict[str, Any], story: Story, report_dir: Path, deltas: dict[str, Any] | None = None
+) -> Path:
+    path = report_dir / "report.html"
+    path.write_text(render(results, story, report_dir, deltas), encoding="utf-8")
+    return path

@@ -1,0 +1,260 @@
+"""The page (Gradio Blocks), and ``stage serve``: Watch, Join and Direct panels around the scene's transcript."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gradio as gr  # stage/ui/__init__.py has set Gradio's offline environment by now
+from gradio.events import api as gr_api
+
+from stage import runtime
+from stage.agents.retrieval import Retriever
+from stage.errors import ConfigError
+from stage.llm import params_from
+from stage.llm.base import ChatModel, GenParams
+from stage.scene import EDITABLE
+from stage.settings import Settings
+from stage.types import Message
+from stage.ui.handlers import Handlers
+from stage.ui.render import EMOJI_CHECK
+from stage.ui.session import Sessions, Stage
+
+log = logging.getLogger(__name__)
+
+CSS = Path(__file__).with_name("style.css")
+TURN_EVENTS = 8  # scenes that may wait for a turn at once; generation itself is one at a time (turn_lock)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def theme() -> gr.themes.Base:
+    """Gradio's Soft theme (its fonts are served by the app itself, nothing is fetched from outside)."""
+    return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
+
+
+def build_app(
+    settings: Settings, model: ChatModel | None = None, retriever: Retriever | None = None
+) -> gr.Blocks:
+    """The app for ``settings``. ``model`` and ``retriever`` default to the configured backend and the Chroma
+    lore store (indexed on first use); tests pass the scripted model and the keyword retriever."""
+    story = runtime.story(settings)
+    params: GenParams = params_from(settings)
+    if model is None:
+        model = runtime.model_and_params(settings)[0]
+    if retriever is None:
+        retriever = runtime.retriever(settings, story)
+    stage = Stage(settings, story, model, retriever, params)
+    sessions = Sessions(stage)
+    h = Handlers(stage, sessions)
+
+    beats = [(f"{b.position}. {b.title}", b.id) for b in story.plot.beats]
+    people = [(p.name, p.id) for p in story.personas.values()]
+    first = story.plot.beats[0].id
+
+    app = gr.Blocks(title=f"{story.plot.title} — the stage", fill_width=True, delete_cache=(1800, 7200))
+    with app:
+        header = gr.HTML(
+            h.stage.renderer.header(None, [], set(), "idle", 0), elem_id="scene-header", js_on_load=None
+        )
+        with gr.Row(equal_height=False, elem_id="stage-main"):
+            with gr.Column(scale=3, min_width=420):
+                log_view = gr.HTML(elem_id="transcript", js_on_load=None)
+                status_view = gr.HTML(elem_id="status", js_on_load=None)
+            with gr.Column(scale=2, min_width=340, elem_id="controls"), gr.Tabs(elem_id="panels"):
+                with gr.Tab("Watch", id="watch", elem_id="tab-watch"):
+                    gr.Markdown("The characters talk on their own; the director picks who speaks.")
+                    start_beat = gr.Dropdown(beats, value=first, label="Starting beat", elem_id="start-beat")
+                    with gr.Row():
+                        play = gr.Button("▶ Play", variant="primary", elem_id="play")
+                        pause = gr.Button("❚❚ Pause", elem_id="pause")
+                        step = gr.Button("▶❘ Step", elem_id="step")
+                    speed = gr.Slider(
+                        0, 5, value=1, step=0.5, label="Pause between turns (seconds)", elem_id="speed"
+                    )
+                    cap = gr.Slider(1, 40, value=6, step=1, label="Turns per Play", elem_id="turn-cap")
+                    restart = gr.Button("↺ Restart at the starting beat", size="sm", elem_id="restart")
+                with gr.Tab("Join", id="join", elem_id="tab-join"):
+                    gr.Markdown(
+                        "Speak as a visitor, or take over a character (the director then never picks them)."
+                        " Name a character to get their answer; otherwise the director picks who replies."
+                    )
+                    with gr.Row():
+                        name = gr.Textbox("Visitor", label="Your name", max_length=40, elem_id="visitor-name")
+                        speak_as = gr.Dropdown(
+                            [("a visitor", ""), *people], value="", label="Speak as", elem_id="speak-as"
+                        )
+                    message = gr.Textbox(
+                        label="Say something",
+                        placeholder="e.g. Theo, how was your shift?",
+                        max_length=1000,
+                        elem_id="message",
+                    )
+                    send = gr.Button("Send", variant="primary", elem_id="send")
+                with gr.Tab("Direct", id="direct", elem_id="tab-direct"):
+                    gr.Markdown(
+                        "Writer's controls for this session's scene; the director's reasons show on each turn."
+                    )
+                    with gr.Group():
+                        with gr.Row(equal_height=True):
+                            goto_beat = gr.Dropdown(
+                                beats, value=first, label="Beat", scale=3, elem_id="goto-beat"
+                            )
+                            goto = gr.Button("Go to beat", scale=1, elem_id="goto")
+                        with gr.Row(equal_height=True):
+                            event_text = gr.Textbox(
+                                label="Event",
+                                placeholder="A siren wails outside.",
+                                scale=3,
+                                elem_id="event-text",
+                            )
+                            inject = gr.Button("Inject event", scale=1, elem_id="inject")
+                    with gr.Group():
+                        who = gr.Dropdown(people, value=people[0][1], label="Character", elem_id="direct-who")
+                        with gr.Row():
+                            force = gr.Button("Speaks next", size="sm", elem_id="force")
+                            add = gr.Button("Add", size="sm", elem_id="add")
+                            remove = gr.Button("Remove", size="sm", elem_id="remove")
+                        with gr.Row(equal_height=True):
+                            whisper_text = gr.Textbox(
+                                label="Whisper",
+                                placeholder="Ask about the band.",
+                                scale=3,
+                                elem_id="whisper-text",
+                            )
+                            whisper = gr.Button("Whisper", scale=1, elem_id="whisper")
+                    with gr.Accordion("Edit persona (this session, from the next turn)", open=False):
+                        field = gr.Dropdown(
+                            list(EDITABLE), value="style", label="Field", elem_id="persona-field"
+                        )
+                        value = gr.Textbox(label="Value", lines=3, max_lines=8, elem_id="persona-value")
+                        edit = gr.Button("Apply edit", size="sm", elem_id="persona-apply")
+                with gr.Tab("Transcript", id="transcript-tab", elem_id="tab-transcript"):
+                    with gr.Row():
+                        dl_jsonl = gr.DownloadButton("Download JSONL", elem_id="download-jsonl", size="sm")
+                        dl_md = gr.DownloadButton("Download Markdown", elem_id="download-md", size="sm")
+                    upload = gr.File(
+                        label="Load a saved transcript (.jsonl)",
+                        file_types=[".jsonl"],
+                        type="filepath",
+                        elem_id="upload",
+                    )
+                    load = gr.Button("Load, replay and continue", elem_id="load")
+
+        std = [header, log_view, status_view, dl_jsonl, dl_md]
+        turns: dict[str, Any] = {"concurrency_id": "turns", "concurrency_limit": TURN_EVENTS}
+        quick: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden"}
+
+        app.load(h.load_page, None, std, api_name="page", **quick)
+        app.unload(h.unload)
+        play.click(h.play, [start_beat, speed, cap], std, api_name="play", show_progress="hidden", **turns)
+        pause.click(h.pause, None, std, api_name="pause", **quick)
+        step.click(h.step, [start_beat], std, api_name="step", show_progress="hidden", **turns)
+        restart.click(h.restart, [start_beat], [*std, message], api_name="restart", **quick)
+        speak_as.input(h.speak_as, [start_beat, speak_as], std, api_name="speak_as", **quick)
+        said = [start_beat, name, speak_as, message]
+        send.click(h.send, said, [*std, message], api_name="send", show_progress="hidden", **turns)
+        message.submit(
+            h.send, said, [*std, message], api_visibility="private", show_progress="hidden", **turns
+        )
+        goto.click(h.goto, [start_beat, goto_beat], std, api_name="goto", **quick)
+        inject.click(h.inject, [start_beat, event_text], [*std, event_text], api_name="inject", **quick)
+        force.click(h.force, [start_beat, who], std, api_name="force", **quick)
+        add.click(h.add, [start_beat, who], std, api_name="add", **quick)
+        remove.click(h.remove, [start_beat, who], std, api_name="remove", **quick)
+        whisper.click(
+            h.whisper, [start_beat, who, whisper_text], [*std, whisper_text], api_name="whisper", **quick
+        )
+        edit.click(h.edit_persona, [start_beat, who, field, value], std, api_name="edit_persona", **quick)
+        who.change(h.persona_value, [who, field], value, api_name="persona_value", **quick)
+        field.change(h.persona_value, [who, field], value, api_visibility="private", **quick)
+        load.click(h.load, [upload], [*std, speak_as], api_name="load", show_progress="hidden", **turns)
+        gr_api(h.events, api_name="events", concurrency_limit=None)
+
+    app.queue(default_concurrency_limit=2, max_size=64)
+    app.stage_sessions = sessions  # type: ignore[attr-defined]  # for shutdown and tests
+    return app
+
+
+def parse_auth(flag: str | None, env: Mapping[str, str]) -> tuple[str, str] | None:
+    """``USER:PASS`` from ``--auth`` or ``STAGE_AUTH``; None when neither is set."""
+    raw = flag if flag is not None else env.get("STAGE_AUTH", "")
+    if not raw:
+        return None
+    user, sep, password = raw.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError("--auth / STAGE_AUTH: expected USER:PASS with both parts non-empty")
+    return user, password
+
+
+def launch(
+    app: gr.Blocks,
+    settings: Settings,
+    *,
+    port: int | None = None,
+    auth: tuple[str, str] | None = None,
+    block: bool = True,
+    quiet: bool = False,
+) -> str:
+    """Serve ``app`` on ``settings.host``; never shared, only the app's own export folder is served."""
+    exports = (settings.home / "exports").resolve()
+    exports.mkdir(parents=True, exist_ok=True)
+    private = [
+        settings.home / "transcripts",
+        settings.home / "server",
+        settings.characters_dir,
+        settings.lore_dir,
+    ]
+    _, url, _ = app.launch(
+        server_name=settings.host,
+        server_port=settings.port if port is None else port,
+        share=False,
+        auth=auth,
+        auth_message="The stage needs a login." if auth else None,
+        prevent_thread_lock=not block,
+        show_error=True,
+        quiet=quiet,
+        allowed_paths=[str(exports)],
+        blocked_paths=[str(p.resolve()) for p in private],
+        max_file_size="5mb",
+        footer_links=["api"],
+        run_history=False,
+        enable_monitoring=False,
+        mcp_server=False,
+        ssr_mode=False,
+        theme=theme(),
+        css_paths=[CSS],
+        head=EMOJI_CHECK,
+    )
+    return str(url)
+
+
+def _warm(model: ChatModel, params: GenParams) -> None:
+    """Start the embedded model server in the background so the first Play does not wait for it."""
+    try:
+        model.generate([Message("user", "Hello")], GenParams(max_tokens=1, seed=params.seed))
+    except Exception as exc:  # the page will show the same problem on the first turn
+        log.warning("could not warm the model up: %s", exc)
+
+
+def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """``stage serve``: build the app for ``settings`` and serve it until interrupted."""
+    auth = parse_auth(getattr(args, "auth", None), os.environ)
+    if settings.host not in LOOPBACK and auth is None:
+        log.warning(
+            "serving on %s without --auth: anyone who can reach this machine can use the stage", settings.host
+        )
+    model, params = runtime.model_and_params(settings)
+    print(f"Preparing the stage ({settings.backend} model, lore index under {settings.home})…", flush=True)
+    app = build_app(settings, model=model)
+    threading.Thread(target=_warm, args=(model, params), name="warm-model", daemon=True).start()
+    try:
+        launch(app, settings, auth=auth)
+    finally:
+        app.stage_sessions.close_all()  # type: ignore[attr-defined]
+        app.close()
+    return 0

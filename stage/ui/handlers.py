@@ -1,0 +1,328 @@
+"""What each control on the page does: find the session, act on its ``Scene``, return a fresh render.
+
+Every handler returns the standard outputs (header, transcript, status, JSONL and Markdown downloads), some
+with one more. Errors meant for people (``StageError``) become the status line; anything else is logged and
+shown as one clean sentence through ``gr.Error``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from stage.agents.context import apply_edits
+from stage.errors import ModelError, StageError
+from stage.scene import EDITABLE, Scene
+from stage.transcript import Turn, to_dict
+from stage.ui.export import load_transcript, write_exports
+from stage.ui.render import status
+from stage.ui.session import Session, Sessions, Stage
+from stage.ui.stream import TurnRun
+
+log = logging.getLogger(__name__)
+
+Outputs = tuple[Any, ...]
+Action = Callable[[Session, Scene], str]
+REPLAY_SECONDS = 4.0  # a loaded transcript is replayed onto the page in about this long
+
+
+class Handlers:
+    def __init__(self, stage: Stage, sessions: Sessions) -> None:
+        self.stage = stage
+        self.sessions = sessions
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    def session(self, request: gr.Request) -> Session:
+        return self.sessions.get(request.session_hash)
+
+    def view(self, s: Session, final: bool = True) -> Outputs:
+        """The standard outputs; downloads are rewritten only when a change is complete (not per token)."""
+        files: tuple[Any, Any] = (gr.skip(), gr.skip())
+        if final and s.scene is not None:
+            js, md = write_exports(self.stage.exports / s.token, self.stage.story, list(s.scene.transcript))
+            files = (str(js), str(md))
+        elif final:
+            files = (None, None)
+        return (s.header_html(), s.transcript_html(), status(s.status, s.status_kind), *files)
+
+    @staticmethod
+    def unexpected(exc: BaseException) -> gr.Error:
+        log.error("unexpected error in the UI", exc_info=exc)
+        return gr.Error(
+            f"Something went wrong on the stage ({type(exc).__name__}); the server log has the details."
+        )
+
+    def _act(self, request: gr.Request, beat: str, action: Action, clears: int = 0) -> Outputs:
+        """Run ``action`` on the session's scene; ``clears`` more outputs are emptied if it worked."""
+        s = self.session(request)
+        try:
+            s.note(action(s, s.ensure(beat)))
+            cleared: tuple[Any, ...] = ("",) * clears
+        except StageError as exc:
+            s.note(str(exc), "error")
+            cleared = (gr.skip(),) * clears  # keep what was typed so it can be fixed
+        except Exception as exc:
+            raise self.unexpected(exc) from exc
+        return (*self.view(s), *cleared)
+
+    def _turn(self, s: Session, extra: Outputs = ()) -> Generator[Outputs, None, bool]:
+        """Stream one turn onto the page; False (with the reason in the status line) if it did not happen."""
+        run = TurnRun(s)
+        try:
+            for _ in run:
+                yield (*self.view(s, final=False), *extra)
+        except StageError as exc:
+            s.note(str(exc), "error")
+            return False
+        if isinstance(run.error, ModelError):
+            s.note(f"The model did not answer: {run.error}. Press Play or Step to try again.", "error")
+            return False
+        if isinstance(run.error, StageError):
+            s.note(str(run.error), "error")
+            return False
+        if run.error is not None:
+            raise self.unexpected(run.error) from run.error
+        if not run.events:
+            scene = s.scene
+            ended = scene is not None and scene.state.ended
+            s.note(
+                "The story is complete. Go to a beat (Direct) or restart to play again."
+                if ended
+                else "Nobody here can speak: add a character, or stop playing one yourself.",
+            )
+            return False
+        return True
+
+    # -- page -----------------------------------------------------------------------------------------------
+
+    def load_page(self, request: gr.Request) -> Outputs:
+        return self.view(self.session(request))
+
+    def unload(self, request: gr.Request) -> None:
+        self.sessions.drop(request.session_hash)
+
+    def events(self, request: gr.Request) -> list[dict[str, Any]]:
+        """This session's transcript events, as the JSONL download holds them."""
+        s = self.session(request)
+        return [to_dict(e) for e in s.scene.transcript] if s.scene is not None else []
+
+    # -- watch ----------------------------------------------------------------------------------------------
+
+    def play(self, beat: str, pause_s: float, cap: float, request: gr.Request) -> Iterator[Outputs]:
+        s = self.session(request)
+        try:
+            scene = s.ensure(beat)
+        except StageError as exc:
+            s.note(str(exc), "error")
+            yield self.view(s)
+            return
+        if s.playing:
+            s.note("Already playing; press Pause to stop.")
+            yield self.view(s)
+            return
+        limit, done = max(1, int(cap)), 0
+        s.playing = True
+        try:
+            while s.playing and s.scene is scene and done < limit:
+                s.note(f"Playing: turn {done + 1} of {limit}…", "busy")
+                if not (yield from self._turn(s)):
+                    break
+                done += 1
+                if scene.state.ended:
+                    s.note("The story is complete.")
+                    break
+                s.note(f"Played {done} of {limit} turn(s).", "busy")
+                yield self.view(s)
+                end = time.monotonic() + max(0.0, float(pause_s))
+                while s.playing and time.monotonic() < end:
+                    time.sleep(0.1)
+            else:
+                s.note(
+                    f"Played {done} turn(s); press Play for more."
+                    if done >= limit
+                    else f"Paused after {done} turn(s)."
+                )
+        finally:
+            s.playing = False
+        yield self.view(s)
+
+    def pause(self, request: gr.Request) -> Outputs:
+        s = self.session(request)
+        if s.playing:
+            s.playing = False
+            s.note("Pausing after this turn…" if s.busy.locked() else "Paused.")
+        return self.view(s, final=not s.busy.locked())
+
+    def step(self, beat: str, request: gr.Request) -> Iterator[Outputs]:
+        s = self.session(request)
+        try:
+            s.ensure(beat)
+        except StageError as exc:
+            s.note(str(exc), "error")
+            yield self.view(s)
+            return
+        s.note("One turn…", "busy")
+        if (yield from self._turn(s)):
+            s.note("")
+        yield self.view(s)
+
+    def restart(self, beat: str, request: gr.Request) -> Outputs:
+        s = self.session(request)
+        s.playing = False
+        try:
+            s.start(beat)
+            s.note("A new scene, at the chosen beat. Press Play.")
+        except StageError as exc:
+            s.note(str(exc), "error")
+        return (*self.view(s), "")
+
+    # -- join -----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _play_as(s: Session, scene: Scene, who: str) -> str:
+        """Take over ``who`` (releasing whoever this person played before); "" means a visitor again."""
+        if who == s.played:
+            return ""
+        if s.played and s.played in scene.state.humans:
+            scene.direct("release", s.played)
+        s.played = ""
+        if not who:
+            return "You are a visitor again; the director picks who answers."
+        scene.direct("take", who)
+        s.played = who
+        name = scene.names.get(who, who)
+        here = "" if who in scene.state.present else f" ({name} is not in this beat; add them in Direct)"
+        return f"You now play {name}; the director will not pick them.{here}"
+
+    def speak_as(self, beat: str, who: str | None, request: gr.Request) -> Outputs:
+        return self._act(request, beat, lambda s, scene: self._play_as(s, scene, who or ""))
+
+    def send(
+        self, beat: str, name: str, who: str | None, text: str, request: gr.Request
+    ) -> Iterator[Outputs]:
+        s = self.session(request)
+        try:
+            scene = s.ensure(beat)
+            self._play_as(s, scene, who or "")
+            said = scene.say(text or "", name=(name or "").strip() or "Visitor", as_character=who or "")
+        except StageError as exc:
+            s.note(str(exc), "error")
+            yield (*self.view(s), gr.skip())  # keep the text so it can be fixed
+            return
+        except Exception as exc:
+            raise self.unexpected(exc) from exc
+        s.note("")
+        if any(isinstance(e, Turn) for e in said) or scene.state.ended or s.playing:
+            if s.playing:
+                s.note("The scene is playing: the director picks who answers next.")
+            yield (*self.view(s), "")
+            return
+        yield (*self.view(s, final=False), "")
+        yield from self._turn(s, extra=("",))
+        yield (*self.view(s), "")
+
+    # -- direct ---------------------------------------------------------------------------------------------
+
+    def goto(self, beat: str, target: str, request: gr.Request) -> Outputs:
+        def act(s: Session, scene: Scene) -> str:
+            scene.direct("goto", target)
+            return f"Moved to beat {scene.state.beat.position}: {scene.state.beat.title}."
+
+        return self._act(request, beat, act)
+
+    def force(self, beat: str, who: str | None, request: gr.Request) -> Outputs:
+        def act(s: Session, scene: Scene) -> str:
+            scene.direct("force", who or "")
+            return f"{scene.names.get(scene.state.forced, who)} speaks next."
+
+        return self._act(request, beat, act)
+
+    def inject(self, beat: str, text: str, request: gr.Request) -> Outputs:
+        return self._act(
+            request, beat, lambda s, scene: _done(scene.direct("inject", text=text), "Event added."), clears=1
+        )
+
+    def whisper(self, beat: str, who: str | None, text: str, request: gr.Request) -> Outputs:
+        def act(s: Session, scene: Scene) -> str:
+            scene.direct("whisper", who or "", text)
+            return f"Whispered to {scene.names.get(who or '', who)}; they hear it on their next turn."
+
+        return self._act(request, beat, act, clears=1)
+
+    def add(self, beat: str, who: str | None, request: gr.Request) -> Outputs:
+        return self._act(
+            request, beat, lambda s, scene: _done(scene.direct("add", who or ""), "Added to the scene.")
+        )
+
+    def remove(self, beat: str, who: str | None, request: gr.Request) -> Outputs:
+        return self._act(
+            request,
+            beat,
+            lambda s, scene: _done(scene.direct("remove", who or ""), "Removed from the scene."),
+        )
+
+    def edit_persona(
+        self, beat: str, who: str | None, field: str | None, value: str, request: gr.Request
+    ) -> Outputs:
+        def act(s: Session, scene: Scene) -> str:
+            scene.direct("persona", who or "", json.dumps({field or "": value or ""}))
+            return f"Edited {field} for this session; it applies from the next turn."
+
+        return self._act(request, beat, act)
+
+    def persona_value(self, who: str | None, field: str | None, request: gr.Request) -> str:
+        """The current value of a persona field in this session (with its edits), as the editor shows it."""
+        p = self.stage.story.personas.get(who or "")
+        if p is None or field not in EDITABLE:
+            return ""
+        s = self.session(request)
+        edits = s.scene.state.persona_edits.get(p.id, {}) if s.scene is not None else {}
+        q = apply_edits(p, edits)
+        value: object = getattr(q, field) if hasattr(q, field) else getattr(q.voice, field, "")
+        return "\n".join(value) if isinstance(value, tuple) else str(value)
+
+    # -- transcripts ----------------------------------------------------------------------------------------
+
+    def load(self, file: str | None, request: gr.Request) -> Iterator[Outputs]:
+        s = self.session(request)
+        if not file:
+            s.note("Choose a transcript file (.jsonl) first.", "error")
+            yield (*self.view(s), gr.skip())
+            return
+        s.playing = False
+        try:
+            events, problems = load_transcript(Path(file), self.stage.story)
+            scene = s.adopt(events)
+        except StageError as exc:
+            s.note(str(exc), "error")
+            yield (*self.view(s), gr.skip())
+            return
+        except (OSError, ValueError, KeyError) as exc:
+            s.note(f"{Path(file).name}: cannot continue this transcript ({exc})", "error")
+            yield (*self.view(s), gr.skip())
+            return
+        s.note(f"Replaying {len(events)} events…", "busy")
+        delay = min(0.15, REPLAY_SECONDS / max(1, len(events)))
+        try:
+            for k in range(1, len(events) + 1):
+                s.reveal = k
+                yield (*self.view(s, final=False), s.played)
+                time.sleep(delay)
+        finally:
+            s.reveal = None
+        skipped = f" ({len(problems)} corrupt line(s) skipped)" if problems else ""
+        where = f"beat {scene.state.beat.position}: {scene.state.beat.title}"
+        more = "it has ended; go to a beat to play on" if scene.state.ended else "press Play to continue"
+        s.note(f"Loaded {len(events)} events{skipped}, at {where}; {more}.")
+        yield (*self.view(s), s.played)
+
+
+def _done(_: object, message: str) -> str:
+    return message

@@ -1,0 +1,134 @@
+"""The launched app through ``gradio_client``: watch, join, direct, isolation, downloads and page safety."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from stage import runtime
+from stage.ui.app import parse_auth
+from tests.ui.conftest import Served, serve
+
+
+def client(app: Served) -> Client:
+    return Client(app.url, verbose=False, analytics_enabled=False, download_files=False)
+
+
+def turns(c: Client) -> list[dict[str, Any]]:
+    return [e for e in c.predict(api_name="/events") if e["kind"] == "turn"]
+
+
+def test_watch_streams_turns_from_several_speakers(scripted_app: Served) -> None:
+    c = client(scripted_app)
+    job = c.submit("bedtime", 0, 4, api_name="/play")
+    final = job.result(timeout=60)
+    updates = job.outputs()
+    assert len(updates) > 4, "play streams partial renders, not only the end result"
+    assert any('data-kind="pending"' in u[1] for u in updates)
+    said = turns(c)
+    assert len(said) == 4 and len({t["speaker"] for t in said}) >= 2
+    assert all(t["text"] and t["reason"] for t in said)
+    assert "Played 4 turn(s)" in final[2]
+    assert final[1].count('data-kind="turn"') == 4
+
+
+def test_join_gets_the_named_characters_reply(scripted_app: Served) -> None:
+    c = client(scripted_app)
+    final = c.predict("bedtime", "Ann", "", "Theo, are you still on shift?", api_name="/send")
+    events = c.predict(api_name="/events")
+    line = next(i for i, e in enumerate(events) if e["kind"] == "user")
+    reply = next(e for e in events[line:] if e["kind"] == "turn")
+    assert events[line]["name"] == "Ann" and reply["speaker"] == "theo"
+    assert "was addressed by name" in reply["reason"]
+    assert final[-1] == ""  # the message box is cleared
+
+
+def test_two_sessions_never_see_each_other(scripted_app: Served) -> None:
+    a, b = client(scripted_app), client(scripted_app)
+    a.predict("bedtime", "Ann", "", "Lyra, a secret from tab A.", api_name="/send")
+    b.predict("bedtime", 0, 2, api_name="/play")
+    b_page = b.predict(api_name="/page")
+    assert "secret from tab A" not in b_page[1]
+    assert not any(e["kind"] == "user" for e in b.predict(api_name="/events"))
+    assert len(turns(a)) == 1 and len(turns(b)) == 2
+    files = sorted(p.name for p in (scripted_app.settings.home / "transcripts").glob("ui-*.jsonl"))
+    assert len(files) >= 2
+
+
+def test_direct_goto_inject_and_force(scripted_app: Served) -> None:
+    c = client(scripted_app)
+    out = c.predict("bedtime", "dream-meet", api_name="/goto")
+    assert 'data-beat="dream-meet"' in out[0]
+    out = c.predict("bedtime", "The lantern fruit flickers.", api_name="/inject")
+    assert 'data-source="writer"' in out[1] and "The lantern fruit flickers." in out[1]
+    c.predict("bedtime", "max", api_name="/force")
+    c.predict("bedtime", api_name="/step")
+    assert turns(c)[-1]["speaker"] == "max"
+    out = c.predict("bedtime", "camille", api_name="/force")
+    assert "status-error" in out[2] and "not in this scene" in out[2]
+    with pytest.raises(AppError, match="not in the list of choices"):  # Gradio checks dropdown values
+        c.predict("bedtime", "nobody", api_name="/force")
+
+
+def test_downloads_and_loading_a_transcript(scripted_app: Served, tmp_path: Path) -> None:
+    c = client(scripted_app)
+    final = c.predict("bedtime", 0, 2, api_name="/play")
+    jsonl_file, md_file = final[3], final[4]
+    body = httpx.get(jsonl_file["url"], timeout=10).text
+    kinds = [json.loads(line)["kind"] for line in body.splitlines()]
+    assert kinds[0] == "scene" and kinds.count("turn") == 2
+    md = httpx.get(md_file["url"], timeout=10).text
+    assert md.startswith("# ") and "## Beat 1" in md
+
+    saved = tmp_path / "saved.jsonl"
+    saved.write_text(body, encoding="utf-8")
+    other = client(scripted_app)
+    out = other.predict(handle_file(str(saved)), api_name="/load")
+    assert "Loaded" in out[2]
+    other.predict("bedtime", api_name="/step")
+    assert len(turns(other)) == 3 and len(turns(c)) == 2
+
+
+def test_the_app_serves_no_private_files(scripted_app: Served) -> None:
+    home = scripted_app.settings.home
+    client(scripted_app).predict("bedtime", api_name="/step")
+    transcript = next((home / "transcripts").glob("ui-*.jsonl"))
+    for secret in (transcript, runtime.story(scripted_app.settings).personas["lyra"].source, "/etc/passwd"):
+        path = Path(secret) if Path(secret).is_absolute() else scripted_app.settings.characters_dir.parent / secret
+        r = httpx.get(f"{scripted_app.url}gradio_api/file={path.resolve()}", timeout=10)
+        assert r.status_code in (403, 404), path
+
+
+def test_auth_is_required_when_set(tmp_path: Path) -> None:
+    from stage.llm.scripted import ScriptedModel
+    from stage.settings import Settings
+
+    assert parse_auth(None, {}) is None
+    assert parse_auth("ann:s3cret:x", {}) == ("ann", "s3cret:x")
+    assert parse_auth(None, {"STAGE_AUTH": "bob:pw"}) == ("bob", "pw")
+    with pytest.raises(Exception, match="USER:PASS"):
+        parse_auth("nopassword", {})
+    settings = Settings(backend="scripted", home=tmp_path)
+    app, url = serve(settings, ScriptedModel(), runtime.keyword_retriever(runtime.story(settings)), ("ann", "pw"))
+    try:
+        assert httpx.get(f"{url}config", timeout=10).status_code == 401
+        c = Client(url, auth=("ann", "pw"), verbose=False, analytics_enabled=False, download_files=False)
+        assert c.predict(api_name="/events") == []
+    finally:
+        app.close()
+
+
+@pytest.mark.model
+def test_watch_on_the_embedded_model(model_app: Served) -> None:
+    c = client(model_app)
+    c.predict("bedtime", 0, 2, api_name="/play")
+    said = turns(c)
+    assert len(said) == 2 and len({t["speaker"] for t in said}) == 2
+    assert all(t["text"].strip() and t["completion_tokens"] > 0 and t["ttft_ms"] > 0 for t in said)
+    assert all(t["lore_ids"] for t in said), "the Chroma store gave each turn some lore"
