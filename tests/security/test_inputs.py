@@ -100,7 +100,7 @@ def test_child_safety_refuses_input_in_character_and_logs_it(
 
 
 def test_child_safety_refuses_model_output(story) -> None:  # type: ignore[no-untyped-def]
-    sc, model = scene(
+    sc, _model = scene(
         story,
         replies=[
             "Let's look at naked pictures.",
