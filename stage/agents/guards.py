@@ -137,7 +137,8 @@ def reject_reason(
     n = re.escape(name)
     if re.search(rf"(,\s*{n}\s*[.!?]|^{n}\s*,|\b(i am|i'm) not {n}\b)", text, re.IGNORECASE):
         return "self-address"  # the small model sometimes answers *to* its own character
-    if re.search(rf"\b{n}\b(?!')", text, re.IGNORECASE):
+    introductions = re.sub(rf"\b(i'm|i am|my name is|it's|call me|this is)\s+{n}\b", "", text, flags=re.IGNORECASE)
+    if re.search(rf"\b{n}\b(?!')", introductions, re.IGNORECASE):
         return "third-person"  # narrating about itself ("Theo speaks") instead of speaking
     for earlier in recent:
         if similarity(text, earlier) >= threshold:
