@@ -32,8 +32,9 @@ def add_bench_commands(
     p.add_argument("--turns", type=int, help="scene turns for overhead and growth (full 100, quick 10)")
     p.add_argument(
         "--concurrency",
-        choices=("auto", "app", "threads"),
-        help="sessions through `stage serve` (app), as Scene threads, or the app if it starts (auto)",
+        choices=("auto", "app", "threads", "both"),
+        help="sessions through `stage serve` (app), as Scene threads, both (full default), or the app if it "
+        "works and threads otherwise (auto); --quick uses threads",
     )
     p.add_argument("--no-retrieval", action="store_true", help="skip the synthetic-lore retrieval benchmark")
     model_flags(p)

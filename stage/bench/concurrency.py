@@ -28,7 +28,7 @@ from stage.llm.local import free_port
 from stage.scene import Scene
 from stage.types import Story
 
-from .machine import children, peak_rss_mb
+from .machine import Watch
 from .stats import summary
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class AppProcess:
                 stdin=subprocess.DEVNULL,
                 env=env,
             )
+        self.watch = Watch(self.proc.pid)
         deadline = time.monotonic() + startup_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -112,14 +113,17 @@ class AppProcess:
         self.stop()
         raise StageError(f"stage serve did not answer within {startup_timeout:.0f} s; see {self.log_path}")
 
-    def memory(self) -> dict[str, float | None]:
-        kids = children(self.proc.pid)
+    def memory(self) -> dict[str, float | int | None]:
+        """Peak RSS of the app and of its model server; how many server processes it started (restarts)."""
+        self.watch.sample()
         return {
-            "app_peak_rss_mb": peak_rss_mb(self.proc.pid),
-            "app_model_server_peak_rss_mb": max((peak_rss_mb(k) or 0.0 for k in kids), default=None),
+            "app_peak_rss_mb": self.watch.root_mb or None,
+            "app_model_server_peak_rss_mb": self.watch.child_mb or None,
+            "app_model_server_processes": len(self.watch.child_pids),
         }
 
     def stop(self) -> None:
+        self.watch.stop()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -101,3 +101,34 @@ def children(pid: int) -> list[int]:
         return [c.pid for c in psutil.Process(pid).children(recursive=True)]
     except Exception:
         return []
+
+
+class Watch:
+    """Samples a process tree's memory in the background: the root, and every child seen (restarts too)."""
+
+    def __init__(self, pid: int, every_s: float = 0.5) -> None:
+        import threading
+
+        self.pid = pid
+        self.every_s = every_s
+        self.root_mb = 0.0
+        self.child_mb = 0.0
+        self.child_pids: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-memory-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.sample()
+
+    def sample(self) -> None:
+        self.root_mb = max(self.root_mb, peak_rss_mb(self.pid) or 0.0)
+        for kid in children(self.pid):
+            self.child_pids.add(kid)
+            self.child_mb = max(self.child_mb, peak_rss_mb(kid) or 0.0)
+
+    def stop(self) -> None:
+        self.sample()
+        self._stop.set()
+        self._thread.join(timeout=5)

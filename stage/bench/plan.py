@@ -17,10 +17,10 @@ class Plan:
     session_turns: int  # turns each session plays per level
     profile_turns: int
     max_tokens: int = 24  # the prompt side is what grows; short replies keep the run short
-    concurrency: str = "auto"  # "app", "threads" or "auto" (the app if it starts, else threads)
+    concurrency: str = "both"  # "app", "threads", "both", or "auto" (the app if it works, else threads)
 
 
-FULL = Plan("full", 100, (5, 25, 100), 5, (1000, 10000), 200, (1, 4, 8), 3, 12)
+FULL = Plan("full", 100, (5, 25, 100), 5, (1000, 10000), 200, (1, 4, 8), 3, 12, concurrency="both")
 QUICK = Plan("quick", 10, (5, 10), 3, (300,), 40, (1, 4), 2, 3, concurrency="threads")
 TINY = Plan("tiny", 3, (1, 3), 2, (24,), 4, (1, 2), 1, 1, max_tokens=8, concurrency="threads")
 PLANS = {p.name: p for p in (FULL, QUICK, TINY)}

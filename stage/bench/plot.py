@@ -115,44 +115,72 @@ def _retrieval(ax: Any, r: dict[str, Any]) -> None:
 
 
 def _concurrency(ax: Any, r: dict[str, Any]) -> None:
-    c = r.get("concurrency") or {}
-    levels = c.get("levels") or []
-    if not levels:
+    runs = [c for c in r.get("concurrency") or [] if c.get("levels")]
+    if not runs:
         return _empty(ax, "Simultaneous sessions")
-    xs = [str(lv["sessions"]) for lv in levels]
-    ax.bar(xs, [lv["turns_per_min"] or 0 for lv in levels], color=STAGE, alpha=0.8, label="turns / minute")
-    for i, lv in enumerate(levels):
-        ax.text(i, (lv["turns_per_min"] or 0), f"{lv['errors']} err", ha="center", va="bottom", fontsize=7)
+    twin = ax.twinx()
+    width = 0.8 / len(runs)
+    colors = (STAGE, "#a5b4fc")
+    for k, c in enumerate(runs):
+        levels = c["levels"]
+        xs = [i + (k - (len(runs) - 1) / 2) * width for i in range(len(levels))]
+        tpm = [lv["turns_per_min"] or 0 for lv in levels]
+        ax.bar(xs, tpm, width, color=colors[k % 2], label=f"turns/min ({c['mode']})")
+        for x, y, lv in zip(xs, tpm, levels, strict=True):
+            ax.text(
+                x,
+                y,
+                f"{lv['errors']} err",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color=NAIVE if lv["errors"] else RAW,
+            )
+        p95 = [(lv["latency_ms"]["p95"] or 0) / 1000 for lv in levels]
+        twin.plot(
+            xs,
+            p95,
+            color=NAIVE,
+            marker="os"[k % 2],
+            ls="-" if k == 0 else "--",
+            label=f"p95 latency ({c['mode']})",
+        )
+    ax.set_xticks(range(len(runs[0]["levels"])), [str(lv["sessions"]) for lv in runs[0]["levels"]])
     ax.set_xlabel("simultaneous sessions")
     ax.set_ylabel("turns per minute (all sessions)")
-    twin = ax.twinx()
-    twin.plot(
-        xs,
-        [(lv["latency_ms"]["p95"] or 0) / 1000 for lv in levels],
-        color=NAIVE,
-        marker="o",
-        label="p95 turn latency",
+    twin.set_ylabel("p95 latency per turn (s)", color=NAIVE)
+    ax.set_title(
+        "Simultaneous sessions: throughput and p95 latency", loc="left", fontsize=10, fontweight="bold"
     )
-    twin.set_ylabel("p95 latency per turn (s)", color=NAIVE)  # fmt: skip
-    ax.set_title(f"Simultaneous sessions ({c.get('mode')})", loc="left", fontsize=10, fontweight="bold")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = twin.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper center")
+    ax.set_ylim(0, max(lv["turns_per_min"] or 0 for c in runs for lv in c["levels"]) * 1.4 or 1)
 
 
 def _profile(ax: Any, r: dict[str, Any]) -> None:
     p = r.get("profile") or {}
-    parts = p.get("parts_ms_per_turn") or {}
+    parts = dict(p.get("parts_ms_per_turn") or {})
     if not parts:
         return _empty(ax, "Where a turn's time goes")
-    items = [("waiting on llama.cpp (socket)", p.get("waiting_on_model_server_ms_per_turn", 0.0))]
+    waiting = p.get("waiting_on_model_server_ms_per_turn", 0.0)
+    seam = parts.pop("model call through the seam", 0.0)
+    items = [("client CPU in the seam (LangChain, openai, httpx)", max(0.0, seam - waiting))]
     items += sorted(parts.items(), key=lambda kv: -kv[1])[:9]
     names = [k for k, _ in items][::-1]
-    vals = [v for _, v in items][::-1]
-    ax.barh(names, vals, color=[NAIVE if "waiting" in n else STAGE for n in names])
+    vals = [max(v, 0.01) for _, v in items][::-1]
+    ax.barh(names, vals, color=STAGE)
+    ax.set_xscale("log")
+    for y, v in enumerate(vals):
+        ax.text(v, y, f" {v:,.1f}", va="center", fontsize=7)
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_xlabel("ms per turn (cumulative, profiled)")
-    ax.set_title(f"Where a turn's time goes (cProfile, {p.get('turns')} turns)", loc="left", fontsize=10, fontweight="bold")  # fmt: skip
+    ax.set_xlabel("ms per turn, cumulative (log scale)")
+    ax.set_title(
+        f"A turn under cProfile: {waiting / 1000:.1f} s waiting on llama.cpp, {p.get('stage_cpu_ms_per_turn', 0):,.0f} ms stage CPU",
+        loc="left",
+        fontsize=10,
+        fontweight="bold",
+    )
 
 
 def write_png(results: dict[str, Any], path: Path) -> Path:
@@ -160,8 +188,11 @@ def write_png(results: dict[str, Any], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(2, 3, figsize=(18, 10), dpi=110)
+    for ax in axes[0]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _ttft(axes[0][0], results)
     _tokens(axes[0][1], results)
     _overhead(axes[0][2], results)

@@ -85,15 +85,17 @@ def table(r: dict[str, Any]) -> Table:
             f"p95 ≤ {ret['target_p95_ms']} ms" if big else "",
             _mark(ret.get("ok")) if big else "",
         )
-    c = r.get("concurrency") or {}
-    for lv in c.get("levels") or []:
-        t.add_row(
-            f"{lv['sessions']} session(s) ({c.get('mode')}): turns/min, p95, errors",
-            f"{lv['turns_per_min']}/min, p95 {_ms(lv['latency_ms']['p95'])}",
-            f"{lv['errors']} errors",
-            "0 errors",
-            _mark(lv["errors"] == 0),
-        )
+    for c in r.get("concurrency") or []:
+        if c.get("error"):
+            t.add_row(f"sessions ({c['mode']})", "[red]failed[/]", c["error"][:60], "", _mark(False))
+        for lv in c.get("levels") or []:
+            t.add_row(
+                f"{lv['sessions']} session(s) ({c['mode']}): turns/min, p95, errors",
+                f"{lv['turns_per_min']}/min, p95 {_ms(lv['latency_ms']['p95'])}",
+                f"{lv['errors']} errors",
+                "0 errors",
+                _mark(lv["errors"] == 0),
+            )
     for name, mb in (r.get("memory") or {}).items():
         if isinstance(mb, int | float):
             t.add_row(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -40,6 +41,7 @@ class TurnRecord:
     stage_prompt_tokens: int  # prompt of the first call
     stage_tokens: int  # completion tokens over all calls
     calls: int  # 1 + regenerations
+    rejected: tuple[str, ...]  # why the guards threw candidates away
     seam_ms: float  # model calls through the seam (LangChain client, wrappers, token counting)
     retrieval_ms: float
     raw_ms: float  # the same calls replayed raw
@@ -130,6 +132,7 @@ def _record(n: int, p: dict[str, Any], recorder: Recording, seen: set[str]) -> T
         stage_prompt_tokens=calls[0].completion.usage.prompt_tokens if calls else 0,
         stage_tokens=sum(c.completion.usage.completion_tokens for c in calls),
         calls=len(calls),
+        rejected=tuple(f.split(":", 1)[1] for f in turn.flags if f.startswith("rejected:")),
         seam_ms=round(sum(c.ms for c in calls), 2),
         retrieval_ms=round(p["retrieval_ms"], 2),
         raw_ms=round(sum(r.latency_ms for r in raw), 2),
@@ -165,6 +168,7 @@ def overhead(records: list[TurnRecord], target: float = 1.10) -> dict[str, Any]:
         "stage_turn_ms": rounded(median(r.stage_ms for r in rs)),
         "raw_turn_ms": rounded(median(r.raw_ms for r in rs)),
         "model_calls_per_turn": rounded(sum(r.calls for r in rs) / len(rs), 2) if rs else None,
+        "rejections": dict(Counter(x.split(":")[0] for r in rs for x in r.rejected).most_common()),
         "same_token_count": rounded(
             sum(1 for r in rs if r.stage_tokens == r.raw_tokens) / len(rs) if rs else None, 3
         ),

@@ -80,7 +80,7 @@ def check_step(
     if e.clean:
         dirty = [(s, f) for s in turns for f in s.flags if f.error]
         got = f"#{dirty[0][0].seq} {dirty[0][1].kind}: {dirty[0][1].detail}" if dirty else "no such flag"
-        add("no leak, attribution or break-character flag", got, not dirty)
+        add("no leak, attribution, break-character or scaffold flag", got, not dirty)
     return out
 
 

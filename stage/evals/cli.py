@@ -71,7 +71,10 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     story = runtime.story(settings)
     suites = load_suites(resolve(args.suites), story)
-    out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 150)
+    wide = sys.stdout.isatty() and Console().width >= 110
+    out = Console(
+        highlight=False, soft_wrap=True, width=None if wide else 130
+    )  # the table needs ~110 columns
     if args.list:
         for s in suites:
             out.print(f"{s.name:32} {s.spec.setup.beat:14} {', '.join(s.spec.tags):28} {s.spec.description}")
@@ -114,11 +117,12 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _summary(out: Any, results: dict[str, Any], deltas: dict[str, Any] | None) -> None:
+    from rich import box
     from rich.table import Table
 
     from stage.evals.report import fmt
 
-    table = Table(title="stage eval", title_justify="left")
+    table = Table(title="stage eval", title_justify="left", box=box.SIMPLE_HEAD)
     for col in (
         "suite",
         "result",
@@ -131,7 +135,9 @@ def _summary(out: Any, results: dict[str, Any], deltas: dict[str, Any] | None) -
         "ground.",
         "p95 ms",
     ):
-        table.add_column(col, justify="left" if col in ("suite", "result") else "right")
+        table.add_column(
+            col, justify="left" if col in ("suite", "result") else "right", no_wrap=col == "suite"
+        )
     for s in results["suites"]:
         m = s["metrics"]
         table.add_row(

@@ -8,6 +8,7 @@ from stage.evals.metrics import METRICS
 
 KEY = (
     "leak_rate",
+    "prompt_leak_rate",
     "attribution_errors",
     "break_character_rate",
     "repetition_rate",

@@ -1,7 +1,7 @@
 """Deterministic metrics of a transcript against the story: no judge model, same transcript -> same numbers.
 
-Per turn, flags a person can read (``leak``, ``hijack``, ``absent``, ``human``, ``off-role``, ``repetition``,
-``fallback``, ``voice``) and a few numbers; per suite, character or beat, rates and percentiles
+Per turn, flags a person can read (``leak``, ``hijack``, ``absent``, ``human``, ``off-role``, ``scaffold``,
+``prompt-leak``, ``repetition``, ``fallback``, ``voice``) and a few numbers; per suite, character or beat, rates and percentiles
 (``summarise``). Definitions are in evals/README.md; thresholds a suite can set are the keys of ``METRICS``.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,21 +21,25 @@ from stage.evals.knowledge import Knowledge
 from stage.evals.voice import VoiceModel
 from stage.evals.walk import Segment, TurnView, walk
 from stage.lore.chunk import chunk_sections
+from stage.prompts import FOLDER as PROMPTS
+from stage.scene import ROLE_WORDS
 from stage.transcript import Event
 from stage.types import Story
 
 REPEAT_AT = 0.5  # trigram Jaccard with an earlier own turn at or above this is a repetition (as the guard)
 MIN_WORDS = 4  # shorter turns are not embedded for identifiability
-ERRORS = ("leak", "hijack", "absent", "human", "off-role")  # the flags that make a turn "not clean"
-ROLE_WORDS = ("Visitor", "Narrator", "User", "Assistant", "System")
+# the flags that make a turn "not clean"; the others (prompt-leak, repetition, fallback, voice) are notes
+ERRORS = ("leak", "hijack", "absent", "human", "off-role", "scaffold")
 
 # metric -> True when higher is better, False when lower is better, None when neither
 METRICS: dict[str, bool | None] = {
     "turns": None,
     "leaks": False,
     "leak_rate": False,
+    "prompt_leak_rate": False,
     "attribution_errors": False,
     "break_character_rate": False,
+    "scaffold_rate": False,
     "repetition_rate": False,
     "max_self_overlap": False,
     "distinct_1": True,
@@ -46,7 +50,7 @@ METRICS: dict[str, bool | None] = {
     "regeneration_rate": False,
     "beats_visited": True,
     "beats_completed": True,
-    "budget_used": False,
+    "budget_used": None,
     "turn_balance": True,
     "ttft_p50_ms": False,
     "ttft_p95_ms": False,
@@ -58,6 +62,20 @@ METRICS: dict[str, bool | None] = {
     "completion_tokens_p95": None,
 }
 Metrics = dict[str, float | None]
+
+
+def scaffold_pattern() -> re.Pattern[str]:
+    """The prompt templates' own section labels ("Your goal:", "You, now:", ...), read from the templates so
+    the detector follows them, at the start of a turn or a sentence: a small model often reads them out."""
+    labels: set[str] = set()
+    for path in sorted(PROMPTS.glob("*.j2")):
+        text = re.sub(r"\{[#%].*?[#%]\}", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+        labels |= {m.group(1) for m in re.finditer(r"^([A-Z][A-Za-z ,']{1,30}?)(?: \([^)]*\))?:", text, re.M)}
+    alternatives = "|".join(re.escape(x) for x in sorted(labels, key=len, reverse=True))
+    return re.compile(rf"(?:^|[.!?;]\s+|\n)\W*({alternatives})(?: \([^)]*\))?\s*:", re.IGNORECASE)
+
+
+SCAFFOLD = scaffold_pattern()
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,7 @@ class TurnScore:
     prompt_tokens: int
     completion_tokens: int
     regenerations: int
+    prompted: bool  # its prompt was recorded (and checked for scope)
     fallback: bool
     policy: bool  # a content-policy refusal written by the stage, not by the model
 
@@ -116,9 +135,10 @@ class Scorer:
         self.names = {cid: p.name for cid, p in story.personas.items()}
         self.chunk_words = {c.id: content_terms(c.text) for c in chunk_sections(story.lore)}
 
-    def score(self, events: Sequence[Event]) -> Scorecard:
+    def score(self, events: Sequence[Event], prompts: Mapping[int, str] | None = None) -> Scorecard:
+        """``prompts`` (turn seq -> prompt text), when recorded, are checked for scope like the turns."""
         views, segments = walk(events, self.story)
-        scores = [self._turn(v, views[:i]) for i, v in enumerate(views)]
+        scores = [self._turn(v, views[:i], (prompts or {}).get(v.turn.seq)) for i, v in enumerate(views)]
         scores = self._identify(scores)
         card = Scorecard(scores, segments)
         card.metrics = summarise(scores, segments)
@@ -131,11 +151,18 @@ class Scorer:
             )
         return card
 
-    def _turn(self, v: TurnView, before: Sequence[TurnView]) -> TurnScore:
+    def _turn(self, v: TurnView, before: Sequence[TurnView], prompt: str | None) -> TurnScore:
         t = v.turn
         flags: list[Flag] = []
         for leak in self.knowledge.leaks(t.text, t.speaker, v.position, v.heard):
             flags.append(Flag("leak", f"says '{leak.term}', but {leak.why}"))
+        if prompt is not None:
+            terms = self.knowledge.leaks(prompt, t.speaker, v.position, v.heard)
+            if terms:
+                said = ", ".join(f"'{x.term}' ({x.section})" for x in terms)
+                flags.append(
+                    Flag("prompt-leak", f"the prompt for this turn contained {said}, out of its scope")
+                )
         name = self.names.get(t.speaker, t.speaker)
         if t.speaker not in v.present:
             here = ", ".join(self.names.get(c, c) for c in v.present) or "nobody"
@@ -143,13 +170,16 @@ class Scorer:
         elif t.speaker in v.humans:
             flags.append(Flag("human", f"{name} is played by a person here, yet the model spoke for them"))
         others = [n for c, n in self.names.items() if c != t.speaker] + list(v.visitors) + list(ROLE_WORDS)
-        log = guards.GuardLog()
-        guards.cut_other_speakers(t.text, others, log)
-        for f in log.flags:
-            flags.append(Flag("hijack", f"writes a line for {f.rsplit(':', 1)[-1].title()} ('Name:' label)"))
+        for who in labels(t.text, others):
+            flags.append(Flag("hijack", f"writes a line for {who} ('{who}:' label)"))
         m = guards.OFF_ROLE.search(t.text)
         if m:
             flags.append(Flag("off-role", f"breaks character: '{m.group(0)}'"))
+        m = SCAFFOLD.search(t.text)
+        if m:
+            flags.append(
+                Flag("scaffold", f"reads out its prompt: '{m.group(1)}:' is a section label of the prompt")
+            )
         own = [b.turn for b in before if b.turn.speaker == t.speaker]
         overlap, like = 0.0, 0
         for earlier in own:
@@ -178,6 +208,7 @@ class Scorer:
             prompt_tokens=t.prompt_tokens,
             completion_tokens=t.completion_tokens,
             regenerations=t.regenerations,
+            prompted=prompt is not None,
             fallback=fallback,
             policy=t.model == "policy",
         )
@@ -210,14 +241,22 @@ class Scorer:
                     f"{self.names[s.speaker]} ({sims[s.speaker]:.2f})"
                 )
                 flags = (*flags, Flag("voice", detail))
-            out[i] = _replace(s, voice=who, flags=flags)
+            out[i] = replace(s, voice=who, flags=flags)
         return out
 
 
-def _replace(s: TurnScore, **changes: object) -> TurnScore:
-    from dataclasses import replace
-
-    return replace(s, **changes)  # type: ignore[arg-type]
+def labels(text: str, others: Sequence[str]) -> list[str]:
+    """Names of others written as a speaker label ("Max:") in ``text``: the guard's cut, and any label it let
+    through (the guard only looks at line and sentence starts; "...Lyra: ..." slips past it)."""
+    log = guards.GuardLog()
+    guards.cut_other_speakers(text, others, log)
+    found = {f.rsplit(":", 1)[-1] for f in log.flags}
+    names = "|".join(re.escape(n) for n in others if n and n.lower() != "you")  # "I told you: ..." is speech
+    if names:
+        pattern = rf"(?<![\w'])({names})[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:(?!\d)"
+        found |= {m.group(1).lower() for m in re.finditer(pattern, text, re.IGNORECASE)}
+    shown = {n.lower(): n for n in others}
+    return [shown.get(n, n) for n in sorted(found)]
 
 
 _WORD = re.compile(r"[a-z']+")
@@ -265,8 +304,10 @@ def summarise(scores: Sequence[TurnScore], segments: Sequence[Segment] | None) -
         "turns": n,
         "leaks": sum(s.has("leak") for s in scores),
         "leak_rate": _rate(sum(s.has("leak") for s in scores), n),
+        "prompt_leak_rate": _rate(sum(s.has("prompt-leak") for s in scores), sum(s.prompted for s in scores)),
         "attribution_errors": sum(s.has("hijack") or s.has("absent") or s.has("human") for s in scores),
         "break_character_rate": _rate(sum(s.has("off-role") for s in scores), n),
+        "scaffold_rate": _rate(sum(s.has("scaffold") for s in scores), n),
         "repetition_rate": _rate(sum(s.has("repetition") for s in scores), n),
         "max_self_overlap": max((s.overlap for s in scores), default=None),
         "distinct_1": _mean([distinct((s.text for s in scores if s.speaker == c), 1) for c in speakers]),

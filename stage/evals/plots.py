@@ -13,7 +13,15 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-PROBLEMS = ("leak_rate", "break_character_rate", "repetition_rate", "fallback_rate", "regeneration_rate")
+PROBLEMS = (
+    "leak_rate",
+    "prompt_leak_rate",
+    "break_character_rate",
+    "scaffold_rate",
+    "repetition_rate",
+    "fallback_rate",
+    "regeneration_rate",
+)
 QUALITY = ("identifiability", "grounding", "distinct_2")
 OUTCOME_COLORS = {"exit": "#2e7d32", "budget": "#f9a825", "writer": "#1565c0", "open": "#9e9e9e"}
 plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False})

@@ -28,8 +28,10 @@ from stage.types import Story
 TABLE = (
     "turns",
     "leak_rate",
+    "prompt_leak_rate",
     "attribution_errors",
     "break_character_rate",
+    "scaffold_rate",
     "repetition_rate",
     "distinct_2",
     "identifiability",
@@ -37,13 +39,19 @@ TABLE = (
     "fallback_rate",
     "latency_p95_ms",
 )
-NOTES = ("repetition", "fallback")  # highlighted in amber; a "voice" note is listed but not highlighted
+NOTES = (
+    "repetition",
+    "fallback",
+    "prompt-leak",
+)  # highlighted in amber; a "voice" note goes in the turn's small print
 HELP = {
     "turns": "character turns",
     "leaks": "turns that say a key term the speaker could not know",
     "leak_rate": "share of turns that say a lore key term the speaker could not know at that beat",
+    "prompt_leak_rate": "share of turns whose prompt (recorded at the model seam) held a key term out of the speaker's scope: a context-assembly leak, whatever the model then said",
     "attribution_errors": "turns with another character's 'Name:' line, or by a character not present / played by a person",
     "break_character_rate": "share of turns with meta talk ('as an AI', 'system prompt', ...)",
+    "scaffold_rate": "share of turns that read out a section label of the prompt ('Your goal:', 'You, now:', ...)",
     "repetition_rate": "share of turns with >= 50% trigram overlap with the same speaker's earlier turn",
     "max_self_overlap": "highest trigram overlap of a turn with the same speaker's earlier turns",
     "distinct_1": "unique words / words, per speaker, averaged",
@@ -105,8 +113,9 @@ def _row(
         row.update(who="writer", text=f"{e.action} {target}".strip() + (f": {e.text}" if e.text else ""))
     elif isinstance(e, Turn):
         rec = turns.get(e.seq, {})
-        flags = rec.get("flags", [])
+        flags = [f for f in rec.get("flags", []) if f["kind"] != "voice"]
         meta = [f"{e.latency_ms:.0f} ms", f"{e.prompt_tokens}+{e.completion_tokens} tokens"]
+        meta += [f"voice: {f['detail']}" for f in rec.get("flags", []) if f["kind"] == "voice"]
         if e.lore_ids:
             meta.append("lore: " + ", ".join(e.lore_ids))
         if e.flags:

@@ -15,6 +15,7 @@ from stage.errors import ModelError, ModelUnavailable, StageError
 from stage.evals.checks import Check, check_run, check_step
 from stage.evals.judge import Judge, judge_turns
 from stage.evals.metrics import Scorecard, Scorer
+from stage.evals.recording import Recording
 from stage.evals.results import assemble, suite_record
 from stage.evals.suite import Step, Suite
 from stage.scene import Scene
@@ -43,6 +44,7 @@ class Played:
     transcript: Path
     step_turns: list[list[int]] = field(default_factory=list)  # seqs of character turns per step
     beat_after: list[str] = field(default_factory=list)
+    prompts: dict[int, str] = field(default_factory=dict)  # turn seq -> the prompt its model call was given
     error: str = ""  # a step that could not run (the suite stops there)
     failed_step: int = 0
     seconds: float = 0.0
@@ -60,7 +62,7 @@ def suite_settings(suite: Suite, base: Settings, overrides: dict[str, Any]) -> S
     return base.model_copy(update=update)
 
 
-def _do(scene: Scene, step: Step, on_turn: Callable[[], None]) -> list[Event]:
+def _do(scene: Scene, step: Step, on_turn: Callable[[list[Event]], None]) -> list[Event]:
     if step.say is not None:
         return scene.say(step.say, name=step.name, as_character=step.as_character or "")
     if step.turns is not None:
@@ -70,7 +72,7 @@ def _do(scene: Scene, step: Step, on_turn: Callable[[], None]) -> list[Event]:
             if not got:
                 break
             events += got
-            on_turn()
+            on_turn(got)
         return events
     if step.whisper is not None:
         return scene.direct("whisper", step.whisper.to, step.whisper.text)
@@ -93,7 +95,8 @@ def play(
     """Run one suite's script; a step that raises a ``StageError`` ends the suite (recorded, not raised),
     except an unreachable model, which ends the whole run."""
     started = time.perf_counter()
-    model, params = runtime.model_and_params(settings)
+    bare, params = runtime.model_and_params(settings)
+    model = Recording(bare)
     setup = suite.spec.setup
     if out.exists():
         out.unlink()  # a suite's transcript is rewritten, never appended to an older run's
@@ -110,6 +113,14 @@ def play(
     )
     played = Played(suite, settings, [], out)
     tick = progress or (lambda what, n: None)
+
+    def turned(events: list[Event]) -> None:
+        prompt = model.take()
+        for e in events:
+            if isinstance(e, Turn) and prompt and e.model != "policy":
+                played.prompts[e.seq] = prompt
+        tick(suite.name, 1)
+
     try:
         if setup.present is not None:
             for cid in [c for c in scene.state.present if c not in setup.present]:
@@ -118,7 +129,7 @@ def play(
                 scene.direct("add", cid)
         for n, step in enumerate(suite.spec.steps, start=1):
             try:
-                events = _do(scene, step, lambda: tick(suite.name, 1))
+                events = _do(scene, step, turned)
             except ModelUnavailable:
                 raise
             except (ModelError, StageError) as exc:
@@ -175,7 +186,7 @@ def run(
         played = play(
             suite, story, settings, retr, report_dir / "transcripts" / f"{suite.name}.jsonl", progress
         )
-        card = scorer.score(played.events)
+        card = scorer.score(played.events, played.prompts)
         judged = judge_turns(judge, story, card, played.events) if judge is not None else {}
         checks = check(played, card, story)
         records.append(suite_record(played, card, checks, report_dir, judged))

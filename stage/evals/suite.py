@@ -99,9 +99,11 @@ class RunExpect(Strict):
 
     turns: Bound | None = None
     leak_rate: Bound | None = None
+    prompt_leak_rate: Bound | None = None
     leaks: Bound | None = None
     attribution_errors: Bound | None = None
     break_character_rate: Bound | None = None
+    scaffold_rate: Bound | None = None
     repetition_rate: Bound | None = None
     max_self_overlap: Bound | None = None
     distinct_1: Bound | None = None

@@ -39,10 +39,6 @@ class Segment:
     outcome: str = "open"  # exit | budget | writer | open
 
 
-def _heard_by(state: SceneState) -> list[str]:
-    return list(state.present)
-
-
 def _close(seg: Segment, state: SceneState, by_writer: bool) -> None:
     """Record how a stay ended: moved on by the writer, its exit conditions met, its budget spent, or open."""
     seg.satisfied = len(state.satisfied)
@@ -88,6 +84,7 @@ def walk(events: Sequence[Event], story: Story) -> tuple[list[TurnView], list[Se
             beat = state.beat
             seg = Segment(beat.id, beat.position, beat.turn_budget, len(beat.exit))
             segments.append(seg)
+            hear(state.present, f"{event.title}\n{event.location}")  # the scene header everyone sees
         elif isinstance(event, Turn):
             views.append(
                 TurnView(
@@ -100,16 +97,16 @@ def walk(events: Sequence[Event], story: Story) -> tuple[list[TurnView], list[Se
                 )
             )
             apply(state, story.plot, names, event)
-            hear(_heard_by(state), event.text, but=event.speaker)
+            hear(state.present, event.text, but=event.speaker)
             if seg is not None:
                 seg.turns[event.speaker] += 1
         elif isinstance(event, UserLine):
             if event.name and not event.as_character and event.name not in visitors:
                 visitors.append(event.name)
             apply(state, story.plot, names, event)
-            hear(_heard_by(state), event.text, but=event.as_character)
+            hear(state.present, event.text, but=event.as_character)
         elif isinstance(event, Narration):
-            hear(_heard_by(state), event.text)
+            hear(state.present, event.text)
         elif isinstance(event, Direction):
             apply(state, story.plot, names, event)
             if event.action in ("whisper", "persona") and event.target:

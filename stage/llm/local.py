@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -119,14 +120,17 @@ class LocalServer:
         ]  # fmt: skip
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
         with open(self.log_path, "ab") as logf:
-            self.proc = subprocess.Popen(
+            # Linux ties PR_SET_PDEATHSIG to the *thread* that forked, so spawn from one long-lived thread:
+            # a server started from a short-lived worker (a Gradio handler) would die with that thread.
+            self.proc = _SPAWNER.submit(
+                subprocess.Popen,
                 cmd,
                 stdout=logf,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
+            ).result()
         self.starts += 1
         (self.home / "server" / "llama-server.pid").write_text(f"{self.proc.pid} {self.port}\n")
         deadline = time.monotonic() + self.startup_timeout
@@ -167,6 +171,7 @@ class LocalServer:
             proc.wait(timeout=5)
 
 
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-llama-spawner")
 _SERVERS: dict[tuple[str, int, int], LocalServer] = {}
 _SERVERS_LOCK = threading.Lock()
 

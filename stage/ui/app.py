@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from stage.llm import params_from
 from stage.llm.base import ChatModel, GenParams
 from stage.scene import EDITABLE
 from stage.settings import Settings
-from stage.types import Message
 from stage.ui.handlers import Handlers
 from stage.ui.render import EMOJI_CHECK
 from stage.ui.session import Sessions, Stage
@@ -37,11 +36,22 @@ def theme() -> gr.themes.Base:
     return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 
 
+@dataclass(frozen=True)
+class Built:
+    app: gr.Blocks
+    sessions: Sessions  # closed at shutdown: their transcripts are flushed and closed
+
+
 def build_app(
     settings: Settings, model: ChatModel | None = None, retriever: Retriever | None = None
 ) -> gr.Blocks:
     """The app for ``settings``. ``model`` and ``retriever`` default to the configured backend and the Chroma
     lore store (indexed on first use); tests pass the scripted model and the keyword retriever."""
+    return build(settings, model, retriever).app
+
+
+def build(settings: Settings, model: ChatModel | None = None, retriever: Retriever | None = None) -> Built:
+    """``build_app``, also handing back the sessions so the caller can close them at shutdown."""
     story = runtime.story(settings)
     params: GenParams = params_from(settings)
     if model is None:
@@ -150,6 +160,7 @@ def build_app(
         quick: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden"}
 
         app.load(h.load_page, None, std, api_name="page", **quick)
+        app.load(h.persona_value, [who, field], value, api_visibility="private", **quick)
         app.unload(h.unload)
         play.click(h.play, [start_beat, speed, cap], std, api_name="play", show_progress="hidden", **turns)
         pause.click(h.pause, None, std, api_name="pause", **quick)
@@ -176,8 +187,7 @@ def build_app(
         gr_api(h.events, api_name="events", concurrency_limit=None)
 
     app.queue(default_concurrency_limit=2, max_size=64)
-    app.stage_sessions = sessions  # type: ignore[attr-defined]  # for shutdown and tests
-    return app
+    return Built(app, sessions)
 
 
 def parse_auth(flag: str | None, env: Mapping[str, str]) -> tuple[str, str] | None:
@@ -233,12 +243,17 @@ def launch(
     return str(url)
 
 
-def _warm(model: ChatModel, params: GenParams) -> None:
-    """Start the embedded model server in the background so the first Play does not wait for it."""
-    try:
-        model.generate([Message("user", "Hello")], GenParams(max_tokens=1, seed=params.seed))
-    except Exception as exc:  # the page will show the same problem on the first turn
-        log.warning("could not warm the model up: %s", exc)
+def start_embedded_model(settings: Settings) -> None:
+    """Start the embedded model server now, from the calling (main) thread.
+
+    The server is started with PR_SET_PDEATHSIG, which Linux ties to the *thread* that spawned it: started
+    lazily from one of Gradio's worker threads, it is killed whenever that idle worker exits, and restarted
+    on the next turn. Starting it here keeps it alive for the whole run (and the first Play is quicker)."""
+    if settings.backend != "local":
+        return
+    from stage.llm.local import shared_server
+
+    shared_server(settings.home, settings.n_threads, settings.n_ctx).ensure()
 
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -248,13 +263,21 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         log.warning(
             "serving on %s without --auth: anyone who can reach this machine can use the stage", settings.host
         )
-    model, params = runtime.model_and_params(settings)
-    print(f"Preparing the stage ({settings.backend} model, lore index under {settings.home})…", flush=True)
-    app = build_app(settings, model=model)
-    threading.Thread(target=_warm, args=(model, params), name="warm-model", daemon=True).start()
+    print(
+        f"Preparing the stage ({settings.backend} model; lore index and transcripts under {settings.home})…"
+    )
+    start_embedded_model(settings)
+    built = build(settings)
     try:
-        launch(app, settings, auth=auth)
+        try:
+            url = launch(built.app, settings, auth=auth, block=False, quiet=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve on {settings.host}:{settings.port} ({exc}); choose another --port"
+            ) from exc
+        print(f"The stage is open at {url} (Ctrl+C to stop).", flush=True)
+        built.app.block_thread()
     finally:
-        app.stage_sessions.close_all()  # type: ignore[attr-defined]
-        app.close()
+        built.sessions.close_all()
+        built.app.close()
     return 0

@@ -85,6 +85,7 @@ class Pending:
     text: str = ""
     waiting: bool = False  # queued behind another scene's turn
     retry: str = ""  # why the last attempt was thrown away
+    held: bool = False  # the partial text tripped the content policy: not shown while it streams
 
 
 class Renderer:
@@ -105,7 +106,8 @@ class Renderer:
     def avatar(self, cid: str, css: str = "avatar", name: str = "") -> str:
         """The persona's emoji, with the initial shown instead where the browser has no emoji font."""
         p = self.persona(cid)
-        initial = esc((name or self.name(cid) or "?")[:1].upper())
+        letters = re.search(r"\w", name or self.name(cid))
+        initial = esc(letters.group(0).upper() if letters else "?")
         if p is None or not p.avatar:
             return f'<span class="{css} plain"><span class="initial">{initial}</span></span>'
         return f'<span class="{css}"><span class="emoji">{esc(p.avatar)}</span><span class="initial">{initial}</span></span>'
@@ -256,8 +258,11 @@ class Renderer:
         elif not p.speaker:
             body = '<span class="waiting">the director is choosing who speaks…</span>'
         else:
-            retry = f'<div class="why">retrying: {esc(p.retry)}</div>' if p.retry else ""
-            body = f'{prose(p.text)}<span class="cursor">▍</span>{retry}'
+            shown = (
+                '<span class="waiting">(held back by the content policy)</span>' if p.held else prose(p.text)
+            )
+            retry = f'<div class="why">{esc(p.retry)}</div>' if p.retry else ""
+            body = f'{shown}<span class="cursor">▍</span>{retry}'
         tag = '<span class="role">speaking…</span>'
         name = self.name(p.speaker) or "…"
         return self._message("pending", p.speaker, 0, p.speaker, name, tag, body, self._why(p.reason))

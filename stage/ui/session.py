@@ -149,8 +149,8 @@ class Session:
             return self.stage.renderer.header(None, [], set(), "idle", 0)
         events = scene.transcript.events
         beat = next((e for e in reversed(events) if isinstance(e, BeatChange)), None)
-        state = "ended" if scene.state.ended else "playing" if self.playing else "paused"
         turns = sum(1 for e in events if isinstance(e, Turn))
+        state = "ended" if scene.state.ended else "playing" if self.playing else "paused" if turns else "idle"
         return self.stage.renderer.header(beat, list(scene.state.present), scene.state.humans, state, turns)
 
     def close(self) -> None:

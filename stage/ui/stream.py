@@ -1,7 +1,8 @@
 """One character turn, run in a worker thread so the page can show its text token by token.
 
 The worker writes the session's ``Pending`` (who was picked, why, the text so far) and wakes the iterator,
-which yields so the Gradio generator can send a fresh render. If the page goes away mid-turn the worker still
+which yields so the Gradio generator can send a fresh render. Partial text that trips the content policy is
+held back from the page (the agent refuses the finished reply; the stream must not show it meanwhile). If the page goes away mid-turn the worker still
 finishes the turn, records it and frees the session; nothing is left half-written.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+from stage.agents import safety
 from stage.director.policy import Decision
 from stage.errors import ConfigError
 from stage.transcript import Event
@@ -63,10 +65,12 @@ class TurnRun:
 
         def on_token(text: str) -> None:
             pending.text += text
+            # the agent checks the finished reply; the page must not show unsafe words while they stream
+            pending.held = pending.held or not safety.check(pending.text).allowed
             self._touch()
 
         def on_retry(attempt: int, why: str) -> None:
-            pending.text, pending.retry = "", f"attempt {attempt} failed ({why})"
+            pending.text, pending.held, pending.retry = "", False, f"{why} (attempt {attempt + 1})"
             self._touch()
 
         try:

@@ -1,4 +1,4 @@
-"""Fixtures for the eval tests: the shipped story, a scorer with the real (offline) embedding model."""
+"""Fixtures for the eval tests: a scorer and the persona voice model (the real offline embedding)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import pytest
 from stage.evals.metrics import Scorer
 from stage.evals.voice import VoiceModel
 from stage.types import Story
+
+REPORT: list[str] = []  # metrics measured on the embedded model, shown in the terminal summary
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +19,10 @@ def scorer(story: Story) -> Scorer:
 @pytest.fixture(scope="session")
 def voice(story: Story) -> VoiceModel:
     return VoiceModel(story)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if REPORT:
+        terminalreporter.section("evals")
+        for line in REPORT:
+            terminalreporter.write_line(line)

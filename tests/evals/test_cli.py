@@ -66,6 +66,7 @@ def test_every_suite_passes_on_the_scripted_backend(full: Run) -> None:
         transcript = full.report / s["transcript"]
         assert transcript.is_file() and transcript.parent == full.report / "transcripts"
         assert s["backend"] == "scripted" and s["metrics"]["turns"] == len(s["turns"]) > 0
+        assert s["metrics"]["prompt_leak_rate"] is not None  # every model call's prompt was recorded
     assert "results.json" in full.out.stdout and "report.html" in full.out.stdout
 
 

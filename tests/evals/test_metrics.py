@@ -49,6 +49,20 @@ def test_a_future_fact_is_a_leak_until_its_beat(story: Story, scorer: Scorer) ->
     assert "leak" in kinds(early.turns[0]) and "leak" not in kinds(late.turns[0])
 
 
+def test_a_prompt_holding_out_of_scope_lore_is_flagged(story: Story, scorer: Scorer) -> None:
+    s = Script(story, "seeking").turn("lyra", "Okay okay okay, let's go!").turn("max", "Hm.")
+    prompts = {
+        s.events[-2].seq: "Earlier: Max reads the red folder: children who won't wake.",
+        s.events[-1].seq: "Earlier: Camille's red folder, children who won't wake.",  # Max read it: in scope
+    }
+    card = scorer.score(s.events, prompts)
+    lyra, max_ = card.turns
+    assert "prompt-leak" in kinds(lyra) and "prompt-leak" not in kinds(max_) and lyra.clean
+    assert "'children who won't wake' (camille-desk-notes)" in lyra.flags[0].detail
+    assert card.metrics["prompt_leak_rate"] == 0.5 and card.metrics["leak_rate"] == 0
+    assert scorer.score(s.events).metrics["prompt_leak_rate"] is None  # nothing recorded, nothing measured
+
+
 def test_echoing_what_was_said_in_your_presence_is_not_a_leak(story: Story, scorer: Scorer) -> None:
     s = Script(story, "bedtime")
     s.say("Lyra, what is the Great Cascade?")
@@ -84,6 +98,14 @@ def test_a_hijacked_speaker_is_detected(story: Story, scorer: Scorer) -> None:
     assert card.metrics["attribution_errors"] == 1
 
 
+def test_a_label_the_guard_lets_through_is_still_a_hijack(story: Story, scorer: Scorer) -> None:
+    # seen on the embedded model: the guard cuts labels at line or sentence starts only
+    s = Script(story, "dream-meet").turn("max", "...Lyra: ...").turn("lyra", "I'll tell you: Max, 20:30!")
+    hijack, fine = scorer.score(s.events).turns
+    assert "hijack" in kinds(hijack) and "Lyra" in hijack.flags[0].detail
+    assert "hijack" not in kinds(fine)
+
+
 def test_a_speaker_who_is_not_present_is_detected(story: Story, scorer: Scorer) -> None:
     s = Script(story, "bedtime").turn("max", "Hm. What if the Edge is just where they stopped drawing?")
     s.direct("remove", "theo").turn("theo", "Night, kiddo.")
@@ -107,6 +129,16 @@ def test_breaking_character_is_detected(story: Story, scorer: Scorer) -> None:
     s.turn("lyra", "It was so quiet. Nobody turned around.")
     card = scorer.score(s.events)
     assert "off-role" in kinds(card.turns[0]) and card.metrics["break_character_rate"] == 0.5
+
+
+def test_reading_out_the_prompt_is_detected(story: Story, scorer: Scorer) -> None:
+    # both seen on the embedded model; the labels come from the prompt templates themselves
+    s = Script(story, "bedtime").turn("lyra", "You, now: Sync Hour; the End of it all.")
+    s.turn("zara", "Your goal: Get to know your enemy, Lyra.").turn("theo", "Here's the thing: I'm late.")
+    card = scorer.score(s.events)
+    assert ["scaffold" in kinds(t) for t in card.turns] == [True, True, False]
+    assert "'You, now:'" in card.turns[0].flags[0].detail and not card.turns[0].clean
+    assert card.metrics["scaffold_rate"] == pytest.approx(2 / 3, abs=1e-3)
 
 
 def test_repetition_is_detected(story: Story, scorer: Scorer) -> None:

@@ -41,7 +41,7 @@ def test_flagged_turns_are_highlighted_and_explained(story: Story, scorer: Score
     assert html.count("flag-error flagged") == 2 and html.count('class="ev turn"') == 1
     assert "<b>leak</b>: says &#39;tidewater&#39;, but &#39;project-tidewater&#39; is known to zara" in html
     assert "<b>hijack</b>: writes a line for Lyra" in html
-    assert "<details class=\"suite\" id=\"suite-hand\" open>" in html  # flagged suites open by default
+    assert '<details class="suite" id="suite-hand" open>' in html  # flagged suites open by default
 
 
 def test_compare_marks_better_and_worse() -> None:

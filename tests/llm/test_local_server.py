@@ -85,3 +85,20 @@ def test_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
         except psutil.TimeoutExpired:
             child.kill()
             pytest.fail("the llama.cpp server outlived its killed parent")
+
+
+def test_a_server_started_from_a_short_lived_thread_outlives_it(tmp_path: Path) -> None:
+    """PR_SET_PDEATHSIG follows the forking thread; the server must not die when a worker thread ends."""
+    import threading
+    import time
+
+    server = LocalServer(tmp_path)
+    try:
+        worker = threading.Thread(target=server.ensure)
+        worker.start()
+        worker.join()
+        pid = server.proc.pid  # type: ignore[union-attr]
+        time.sleep(2.0)
+        assert server.alive() and server.proc.pid == pid  # type: ignore[union-attr]
+    finally:
+        server.stop()

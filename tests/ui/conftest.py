@@ -21,6 +21,7 @@ from stage.llm.base import ChatModel
 from stage.llm.scripted import ScriptedModel
 from stage.llm.wrappers import Metered, Retrying
 from stage.settings import Settings
+from stage.ui.app import build, launch, start_embedded_model
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -38,8 +39,8 @@ CHROMIUM_ARGS = [
 class Served:
     url: str
     app: Any  # gr.Blocks
+    sessions: Any  # stage.ui.session.Sessions
     settings: Settings
-    scripted: ScriptedModel | None = None
 
 
 def free_port() -> int:
@@ -48,12 +49,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(settings: Settings, model: ChatModel, retriever: Any, auth: tuple[str, str] | None = None) -> Any:
-    from stage.ui.app import build_app, launch
+def serve(
+    settings: Settings, model: ChatModel, retriever: Any, auth: tuple[str, str] | None = None
+) -> Served:
+    """The app launched in this process on a free loopback port (Gradio serves it from a thread)."""
+    built = build(settings, model=model, retriever=retriever)
+    url = launch(built.app, settings, port=free_port(), auth=auth, block=False, quiet=True)
+    return Served(url, built.app, built.sessions, settings)
 
-    app = build_app(settings, model=model, retriever=retriever)
-    url = launch(app, settings, port=free_port(), auth=auth, block=False, quiet=True)
-    return app, url
+
+def stop(served: Served) -> None:
+    served.sessions.close_all()
+    served.app.close()
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +69,10 @@ def scripted_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     settings = Settings(
         backend="scripted", home=tmp_path_factory.mktemp("ui-scripted"), seed=11, retries=0, backoff=0.0
     )
-    scripted = ScriptedModel(seed=11, delay=0.005)
-    model = Metered(Retrying(scripted, retries=0, backoff=0.0))
-    app, url = serve(settings, model, runtime.keyword_retriever(runtime.story(settings)))
-    yield Served(url, app, settings, scripted)
-    app.stage_sessions.close_all()
-    app.close()
+    model = Metered(Retrying(ScriptedModel(seed=11, delay=0.005), retries=0, backoff=0.0))
+    served = serve(settings, model, runtime.keyword_retriever(runtime.story(settings)))
+    yield served
+    stop(served)
 
 
 @pytest.fixture(scope="session")
@@ -75,11 +80,10 @@ def model_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The app as users run it: the embedded model and the Chroma lore store (indexed here, once)."""
     settings = Settings(home=tmp_path_factory.mktemp("ui-model"), seed=5, max_tokens=48)
     story = runtime.story(settings)
-    model = make_model(settings)
-    app, url = serve(settings, model, runtime.retriever(settings, story))
-    yield Served(url, app, settings)
-    app.stage_sessions.close_all()
-    app.close()
+    start_embedded_model(settings)  # from this thread, so it lives as long as the tests (see its docstring)
+    served = serve(settings, make_model(settings), runtime.retriever(settings, story))
+    yield served
+    stop(served)
     from stage.llm.local import shared_server
 
     shared_server(settings.home, settings.n_threads, settings.n_ctx).stop()

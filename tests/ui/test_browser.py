@@ -14,7 +14,10 @@ from tests.ui.conftest import SCREENSHOTS, Served
 pytestmark = pytest.mark.browser
 
 TURNS = '#transcript [data-kind="turn"]'
-SPEAKERS_JS = "() => [...document.querySelectorAll('#transcript [data-kind=turn]')].map(e => e.dataset.speaker)"
+MODEL_WAIT = 240_000  # ms; a turn takes seconds on an idle machine, much longer when the cores are shared
+SPEAKERS_JS = (
+    "() => [...document.querySelectorAll('#transcript [data-kind=turn]')].map(e => e.dataset.speaker)"
+)
 
 
 def open_stage(page: Any, app: Served) -> None:
@@ -51,7 +54,7 @@ def test_play_streams_a_conversation_between_characters(page: Any, model_app: Se
     page.click("#play")
     pending = page.wait_for_selector('#transcript [data-kind="pending"] .text .cursor')
     assert pending is not None  # the turn is shown while its tokens arrive
-    page.wait_for_function(f"() => document.querySelectorAll('{TURNS}').length >= 2", timeout=120_000)
+    page.wait_for_function(f"() => document.querySelectorAll('{TURNS}').length >= 2", timeout=MODEL_WAIT)
     speakers = page.evaluate(SPEAKERS_JS)
     assert len(set(speakers)) >= 2, speakers
     header = page.locator("#scene-header .scene-header")
@@ -61,8 +64,10 @@ def test_play_streams_a_conversation_between_characters(page: Any, model_app: Se
     assert first.locator(".name").inner_text().strip()
     assert "director:" in first.locator(".why").inner_text()
     first.locator("details summary").click()
-    assert "time to first token" in first.locator("details").inner_text()
-    page.wait_for_selector('#status [data-kind="info"]', timeout=60_000)  # play has finished
+    detail = first.locator("details").inner_text()
+    assert "time to first token" in detail and "tokens/s" in detail
+    assert first.locator("details code").count() >= 1, "the Chroma store gave the turn some lore"
+    page.wait_for_selector('#status [data-kind="info"]', timeout=MODEL_WAIT)  # play has finished
     shot(page, "01-watch-two-characters")
 
 
@@ -74,7 +79,7 @@ def test_a_visitor_names_a_character_and_gets_their_reply(page: Any, model_app: 
     textbox(page, "message").fill("Theo, are you still at work tonight?")
     page.click("#send")
     page.wait_for_selector('#transcript [data-kind="user"][data-speaker="visitor:Ann"]')
-    reply = page.wait_for_selector('#transcript [data-kind="user"] ~ [data-kind="turn"]', timeout=120_000)
+    reply = page.wait_for_selector('#transcript [data-kind="user"] ~ [data-kind="turn"]', timeout=MODEL_WAIT)
     assert reply is not None and reply.get_attribute("data-speaker") == "theo"
     assert page.input_value("#message textarea, #message input") == ""
     shot(page, "02-join-visitor-reply")
@@ -108,12 +113,12 @@ def test_html_and_script_in_a_message_are_shown_as_text(page: Any, scripted_app:
     textbox(page, "visitor-name").fill('<i id="pwn-name">Eve</i>')
     textbox(page, "message").fill(attack)
     page.click("#send")
-    line = page.wait_for_selector('#transcript [data-kind="user"]')
-    assert line is not None
     page.wait_for_selector('#transcript [data-kind="user"] ~ [data-kind="turn"]')
-    text = line.inner_text()
-    assert "<script>window.__pwned=2</script>" in text and "${7*7}" in text and "{{7*7}}" in text
-    assert '<i id="pwn-name">Eve</i>' in text
+    line = page.locator('#transcript [data-kind="user"]')
+    assert line.count() == 1
+    assert line.get_attribute("data-speaker") == 'visitor:<i id="pwn-name">Eve</i>'
+    assert line.locator(".name").inner_text() == '<i id="pwn-name">Eve</i>'
+    assert line.locator(".text").inner_text() == attack
     assert page.locator("#pwn, #pwn-name, #transcript img, #transcript script").count() == 0
     assert page.evaluate("() => window.__pwned") is None
     assert dialogs == []

@@ -16,7 +16,9 @@ from stage.ui.export import jsonl, load_transcript, markdown, write_exports
 def scene_events() -> list[object]:
     return [
         SceneStart(seq=1, ts=1.0, beat="bedtime", title="Bedtime, 2085", present=("lyra", "theo"), seed=3),
-        BeatChange(seq=2, beat="bedtime", position=1, title="Sync Hour", location="Lyra's room", present=("lyra",)),
+        BeatChange(
+            seq=2, beat="bedtime", position=1, title="Sync Hour", location="Lyra's room", present=("lyra",)
+        ),
         Narration(seq=3, beat="bedtime", text="Five minutes to Sync Hour."),
         Turn(seq=4, beat="bedtime", speaker="lyra", text="Dad! <script>x</script>", reason="fewest turns"),
         UserLine(seq=5, beat="bedtime", name="Ann", text="Hello *everyone* [link](http://x)"),
@@ -47,7 +49,9 @@ def test_exports_are_written_next_to_each_other(tmp_path: Path, story: Story) ->
 
 def test_loading_skips_corrupt_lines_and_refuses_other_stories(tmp_path: Path, story: Story) -> None:
     good = tmp_path / "good.jsonl"
-    good.write_text(jsonl(scene_events()) + "{not json\n" + jsonl([Narration(seq=9, beat="bedtime", text="x")]))  # type: ignore[list-item]
+    good.write_text(
+        jsonl(scene_events()) + "{not json\n" + jsonl([Narration(seq=9, beat="bedtime", text="x")])
+    )  # type: ignore[list-item]
     events, problems = load_transcript(good, story)
     assert len(events) == 6 and len(problems) == 1 and "good.jsonl:6" in problems[0]
 
@@ -59,5 +63,5 @@ def test_loading_skips_corrupt_lines_and_refuses_other_stories(tmp_path: Path, s
     alien = tmp_path / "alien.jsonl"
     start = to_dict(SceneStart(seq=1, beat="moonbase", present=("zed",)))
     alien.write_text(json.dumps(start) + "\n")
-    with pytest.raises(DataError, match="another story.*moonbase.*zed"):
+    with pytest.raises(DataError, match=r"another story.*moonbase.*zed"):
         load_transcript(alien, story)

@@ -16,8 +16,7 @@ from stage.llm import params_from
 from stage.llm.scripted import ScriptedModel, failing
 from stage.llm.wrappers import Metered, Retrying
 from stage.settings import Settings
-from stage.transcript import ErrorEvent, Turn, UserLine, read_events
-from stage.ui.export import jsonl
+from stage.transcript import read_events
 from stage.ui.handlers import Handlers
 from stage.ui.session import Sessions, Stage
 
@@ -54,7 +53,9 @@ def speakers(h: Handlers, key: str) -> list[str]:
     return [e["speaker"] for e in h.events(req(key)) if e["kind"] == "turn"]
 
 
-def test_sessions_are_lazy_isolated_and_write_their_own_transcript(setup: tuple[Handlers, ScriptedModel]) -> None:
+def test_sessions_are_lazy_isolated_and_write_their_own_transcript(
+    setup: tuple[Handlers, ScriptedModel],
+) -> None:
     h, _ = setup
     assert h.events(req("tab-a")) == []  # a visit alone starts no scene
     last(h.play("bedtime", 0, 3, req("tab-a")))
@@ -71,10 +72,14 @@ def test_a_turn_streams_token_by_token(setup: tuple[Handlers, ScriptedModel]) ->
     scripted.enqueue("one two three four five six seven eight")
     renders = [out[1] for out in h.step("bedtime", req("s"))]
     partial = [r for r in renders if 'data-kind="pending"' in r]
-    texts = [re.search(r'data-kind="pending".*?class="text">(.*?)<span class="cursor"', r, re.S) for r in partial]
+    texts = [
+        re.search(r'data-kind="pending".*?class="text">(.*?)<span class="cursor"', r, re.S) for r in partial
+    ]
     grown = [m.group(1) for m in texts if m]
     assert len(set(grown)) >= 3, "expected several partial renders while the turn streamed"
-    assert 'data-kind="pending"' not in renders[-1] and "one two three four five six seven eight" in renders[-1]
+    assert (
+        'data-kind="pending"' not in renders[-1] and "one two three four five six seven eight" in renders[-1]
+    )
 
 
 def test_play_stops_at_the_turn_cap_and_on_pause(setup: tuple[Handlers, ScriptedModel]) -> None:
@@ -92,7 +97,9 @@ def test_a_model_error_is_shown_and_the_next_step_works(setup: tuple[Handlers, S
     h, scripted = setup
     scripted.enqueue(failing("the endpoint fell over"))
     out = last(h.step("bedtime", req("e")))
-    assert "status-error" in out[2] and "The model did not answer" in out[2] and "Press Play or Step" in out[2]
+    assert (
+        "status-error" in out[2] and "The model did not answer" in out[2] and "Press Play or Step" in out[2]
+    )
     assert 'data-kind="error"' in out[1]
     out = last(h.step("bedtime", req("e")))
     assert "status-error" not in out[2] and len(speakers(h, "e")) == 1
@@ -110,7 +117,9 @@ def test_naming_a_character_gets_their_answer(setup: tuple[Handlers, ScriptedMod
     assert out[-1] == "" and 'data-speaker="visitor:Ann"' in out[1]
 
 
-def test_a_person_playing_a_character_is_never_picked_by_the_director(setup: tuple[Handlers, ScriptedModel]) -> None:
+def test_a_person_playing_a_character_is_never_picked_by_the_director(
+    setup: tuple[Handlers, ScriptedModel],
+) -> None:
     h, _ = setup
     h.speak_as("bedtime", "theo", req("t"))
     last(h.send("bedtime", "", "theo", "Goodnight, sweetheart.", req("t")))
@@ -153,7 +162,9 @@ def test_writers_controls_change_the_scene(setup: tuple[Handlers, ScriptedModel]
     assert "status-error" in out[2] and "not in this scene" in out[2]
 
 
-def test_a_saved_transcript_loads_replays_and_continues(setup: tuple[Handlers, ScriptedModel], tmp_path: Path) -> None:
+def test_a_saved_transcript_loads_replays_and_continues(
+    setup: tuple[Handlers, ScriptedModel], tmp_path: Path
+) -> None:
     h, _ = setup
     last(h.play("bedtime", 0, 3, req("old")))
     saved = tmp_path / "saved.jsonl"
@@ -173,3 +184,34 @@ def test_a_saved_transcript_loads_replays_and_continues(setup: tuple[Handlers, S
     out = last(h.load(str(bad), req("new")))
     assert "status-error" in out[2] and "bad.jsonl" in out[2]
     assert len(speakers(h, "new")) == 4  # a failed load leaves the scene as it was
+
+
+def test_a_scene_waits_its_turn_while_another_scene_is_generating(
+    setup: tuple[Handlers, ScriptedModel],
+) -> None:
+    h, _ = setup
+    with h.stage.turn_lock:  # another session's character is speaking
+        stepping = h.step("bedtime", req("w"))
+        first = next(stepping)
+        assert "waiting for the model" in first[1] and first[3] is not None
+    rest = list(stepping)
+    assert "waiting for the model" not in rest[-1][1] and len(speakers(h, "w")) == 1
+
+
+def test_pause_while_idle_and_restart(setup: tuple[Handlers, ScriptedModel]) -> None:
+    h, _ = setup
+    last(h.play("bedtime", 0, 2, req("x")))
+    assert "Paused" not in h.pause(req("x"))[2]  # nothing was playing
+    out = h.restart("dream-meet", req("x"))
+    assert 'data-beat="dream-meet"' in out[0] and 'data-kind="turn"' not in out[1]
+    assert (h.stage.settings.home / "transcripts" / "ui-x-2.jsonl").exists()
+
+
+@pytest.mark.parametrize("setup", [0.02], indirect=True)
+def test_unsafe_words_are_not_shown_while_they_stream(setup: tuple[Handlers, ScriptedModel]) -> None:
+    h, scripted = setup
+    scripted.enqueue("Well the gore was everywhere and more words follow here", "A calm and kind reply.")
+    renders = [out[1] for out in h.step("bedtime", req("u"))]
+    assert not any("gore" in r for r in renders)
+    assert any("held back by the content policy" in r for r in renders)
+    assert "A calm and kind reply." in renders[-1]
