@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         proc = _serve(Path(tempfile.mkdtemp(prefix="stage-soak-")), port)
         url = f"http://127.0.0.1:{port}"
     try:
-        report = soak(url, args.sessions, args.seconds, auth)  # type: ignore[arg-type]
+        report = soak(url, args.sessions, args.seconds, auth)
     finally:
         if proc is not None:
             proc.terminate()
