@@ -95,3 +95,19 @@ def test_resolve_names_the_known_suites_for_a_typo() -> None:
         resolve(["bedtime-sync-hr"])
     assert "no such suite" in str(err.value) and "bedtime-sync-hour" in str(err.value)
     assert resolve(["bedtime-sync-hour"]) == [SUITES_DIR / "bedtime-sync-hour.yaml"]
+
+
+def test_pins_apply_and_explicit_flags_override_them(tmp_path: Path, story: Story) -> None:
+    from stage.evals.runner import suite_settings
+    from stage.settings import load_settings
+
+    path = tmp_path / "pinned.yaml"
+    path.write_text(
+        GOOD.replace("  seed: 1\n", "  seed: 1\n  backend: openai\n  model: tiny\n"), encoding="utf-8"
+    )
+    (suite,) = load_suites([path], story)
+    base = load_settings({"backend": "local"}, env={})
+    pinned = suite_settings(suite, base, {})
+    assert (pinned.backend, pinned.model, pinned.seed) == ("openai", "tiny", 1)
+    flagged = suite_settings(suite, base, {"backend": "scripted", "seed": 9})
+    assert (flagged.backend, flagged.model, flagged.seed) == ("scripted", "tiny", 9)
