@@ -164,8 +164,8 @@ def build_messages(ctx: TurnContext, names: Mapping[str, str]) -> list[Message]:
 
 def instructions_of(ctx: TurnContext) -> str:
     """The private part of a character's prompt (persona and scene notes, minus its own example lines, which
-    are its words to use): a reply must not recite it."""
-    text = build_messages(replace(ctx, recent=()), {})[0].content
+    are its words to use, and the lore, which it may well quote): a reply must not recite it."""
+    text = build_messages(replace(ctx, recent=(), lore=()), {})[0].content
     for line in ctx.persona.voice.examples:
         text = text.replace(line, " ")
     return text
