@@ -71,13 +71,13 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     story = runtime.story(settings)
     suites = load_suites(resolve(args.suites), story)
-    wide = sys.stdout.isatty() and Console().width >= 110
-    out = Console(
-        highlight=False, soft_wrap=True, width=None if wide else 130
-    )  # the table needs ~110 columns
+    wide = sys.stdout.isatty() and Console().width >= 110  # the summary table needs ~110 columns
+    out = Console(highlight=False, soft_wrap=True, width=None if wide else 130)
     if args.list:
         for s in suites:
-            out.print(f"{s.name:32} {s.spec.setup.beat:14} {', '.join(s.spec.tags):28} {s.spec.description}")
+            out.print(
+                f"{s.name:32} {s.spec.setup.beat!s:14} {', '.join(s.spec.tags):28} {s.spec.description}"
+            )
         return 0
     old = load_results(args.compare) if args.compare else None
     report_dir: Path = args.report or settings.home / "evals" / time.strftime("%Y%m%d-%H%M%S")

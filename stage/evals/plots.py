@@ -43,7 +43,7 @@ def per_character(
 ) -> str:
     chars = list(per_char)
     fig, axes = plt.subplots(
-        1, 2, figsize=(11, 3.4), gridspec_kw={"width_ratios": [len(PROBLEMS), len(QUALITY)]}
+        1, 2, figsize=(11.5, 3.6), gridspec_kw={"width_ratios": [len(PROBLEMS), len(QUALITY)]}
     )
     width = 0.8 / max(1, len(chars))
     for ax, metrics, title in (
@@ -54,7 +54,7 @@ def per_character(
             values = [per_char[cid].get(m) or 0.0 for m in metrics]
             xs = [j + (i - (len(chars) - 1) / 2) * width for j in range(len(metrics))]
             ax.bar(xs, values, width, label=names.get(cid, cid), color=colors.get(cid, None))
-        ax.set_xticks(range(len(metrics)), [_label(m) for m in metrics])
+        ax.set_xticks(range(len(metrics)), [_label(m).replace(" ", "\n") for m in metrics])
         if all(not (per_char[c].get(m) or 0.0) for c in chars for m in metrics):
             ax.text(0.5, 0.5, "all zero", transform=ax.transAxes, ha="center", color="#2e7d32", fontsize=12)
         ax.set_ylim(0, 1)

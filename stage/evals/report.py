@@ -33,7 +33,6 @@ TABLE = (
     "break_character_rate",
     "scaffold_rate",
     "repetition_rate",
-    "distinct_2",
     "identifiability",
     "grounding",
     "fallback_rate",

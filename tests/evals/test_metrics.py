@@ -6,14 +6,15 @@ from collections import Counter
 
 import pytest
 
-from stage.evals.metrics import Scorer, distinct, entropy_balance, summarise
+from stage.evals.metrics import Scorer, TurnScore, distinct, entropy_balance, summarise
 from stage.evals.voice import VoiceModel
+from stage.transcript import BeatChange
 from stage.types import Story
 from tests.evals.support import Script
 
 
-def kinds(card_turn: object) -> set[str]:
-    return {f.kind for f in card_turn.flags}  # type: ignore[attr-defined]
+def kinds(turn: TurnScore) -> set[str]:
+    return {f.kind for f in turn.flags}
 
 
 def test_a_clean_transcript_scores_clean(story: Story, scorer: Scorer) -> None:
@@ -148,7 +149,8 @@ def test_repetition_is_detected(story: Story, scorer: Scorer) -> None:
     card = scorer.score(s.events)
     assert "repetition" not in kinds(card.turns[0]) and "repetition" in kinds(card.turns[2])
     assert card.turns[2].overlap >= 0.5 and card.metrics["repetition_rate"] == pytest.approx(1 / 3, abs=1e-3)
-    assert card.per_character["max"]["distinct_2"] < card.per_character["lyra"]["distinct_2"]
+    max_d2, lyra_d2 = card.per_character["max"]["distinct_2"], card.per_character["lyra"]["distinct_2"]
+    assert max_d2 is not None and lyra_d2 is not None and max_d2 < lyra_d2
 
 
 def test_distinct_and_balance_helpers() -> None:
@@ -180,9 +182,7 @@ def test_beat_stays_record_how_they_ended(story: Story, scorer: Scorer) -> None:
     assert [(g.beat, g.outcome) for g in card.segments] == [("bedtime", "writer"), ("dream-meet", "open")]
     assert card.segments[0].satisfied == 2 and card.metrics["beats_visited"] == 2
     s2 = Script(story, "bedtime").turn("lyra", "I'm ready to sync in!").turn("theo", "Sweet dreams, kiddo.")
-    s2._add(
-        type(s.events[1])(beat="dream-meet", position=2, present=("lyra", "max"))
-    )  # the director moved on
+    s2._add(BeatChange(beat="dream-meet", position=2, present=("lyra", "max")))  # the director moved on
     card2 = scorer.score(s2.events)
     assert card2.segments[0].outcome == "exit" and card2.metrics["beats_completed"] == 1
 
