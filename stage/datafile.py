@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 M = TypeVar("M", bound=BaseModel)
 
 
-def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
+def line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
     """Best-effort line number of a dotted field path in a YAML document (first key match, in order)."""
     try:
         node = yaml.compose(text)
@@ -116,7 +116,7 @@ def validate(model: type[M], data: Any, display: str, text: str | None, problems
         for err in exc.errors():
             loc = tuple(err["loc"])
             field = ".".join(str(p) for p in loc) or "(top level)"
-            line = _line_of(text, loc) if text else None
+            line = line_of(text, loc) if text else None
             where = f"{display}:{line}" if line else display
             problems.append(f"{where}: {field}: {describe(err, model)}")
         return None

@@ -92,9 +92,12 @@ def line_of(event: Event, names: Mapping[str, str]) -> str:
 
 
 def history(
-    events: Sequence[Event], names: Mapping[str, str], plot: Plot, beat: Beat
+    events: Sequence[Event], names: Mapping[str, str], plot: Plot, beat: Beat, speaker: str
 ) -> tuple[tuple[Event, ...], str]:
-    """Recent events verbatim plus a bounded gist of what came before: the prompt stays flat as scenes grow."""
+    """Recent events verbatim plus a bounded gist of what came before: the prompt stays flat as scenes grow.
+
+    The gist recalls the last earlier beat the speaker was *in*: a summary of a scene they missed would hand
+    them facts they cannot know."""
     spoken = [e for e in events if isinstance(e, Turn | UserLine | Narration)]
     since_beat = max(
         (
@@ -107,7 +110,7 @@ def history(
     recent = spoken[max(since_beat, len(spoken) - WINDOW) :]
     older = spoken[: len(spoken) - len(recent)]
     gist_parts = []
-    earlier_beats = [b for b in plot.beats if b.position < beat.position][-1:]
+    earlier_beats = [b for b in plot.beats if b.position < beat.position and speaker in b.present][-1:]
     if earlier_beats:
         gist_parts.append(sentences(earlier_beats[0].summary, 2))
     in_beat = [e for e in older if isinstance(e, Turn) and e.beat == beat.id][-EARLIER_TURNS:]

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from stage.prompts import FOLDER as PROMPTS_FOLDER
+
 MAX_WORDS = 60
 MAX_SENTENCES = 3
 
@@ -57,7 +59,7 @@ def cut_other_speakers(text: str, others: Iterable[str], log: GuardLog) -> str:
     if not names:
         return text
     pattern = re.compile(
-        rf"(^|\n|[.!?\"]\s+)[\"'*_]*({'|'.join(names)})[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:", re.IGNORECASE
+        rf"(^|\n|[.!?…\"]\s*)[\"'*_]*({'|'.join(names)})[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:", re.IGNORECASE
     )
     m = pattern.search(text)
     if m is None:
@@ -115,6 +117,20 @@ def similarity(a: str, b: str) -> float:
     return len(sa & sb) / len(sa | sb)
 
 
+def scaffold_pattern() -> re.Pattern[str]:
+    """The prompt templates' own section labels ("Your goal:", "You, now:", ...), read from the templates so
+    the detector follows them, at the start of a turn or a sentence: a small model often reads them out."""
+    labels: set[str] = set()
+    for path in sorted(PROMPTS_FOLDER.glob("*.j2")):
+        text = re.sub(r"\{[#%].*?[#%]\}", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+        labels |= {m.group(1) for m in re.finditer(r"^([A-Z][A-Za-z ,']{1,30}?)(?: \([^)]*\))?:", text, re.M)}
+    alternatives = "|".join(re.escape(x) for x in sorted(labels, key=len, reverse=True))
+    return re.compile(rf"(?:^|[.!?;]\s+|\n)\W*({alternatives})(?: \([^)]*\))?\s*:", re.IGNORECASE)
+
+
+SCAFFOLD = scaffold_pattern()
+
+
 ECHO_SPAN = 7  # words in a row shared with the instructions that count as reciting them
 
 
@@ -134,10 +150,14 @@ def reject_reason(
         return "off-role"
     if instructions and echoes(text, instructions):
         return "prompt-echo"  # reciting its instructions, secrets or lore notes verbatim
+    if SCAFFOLD.search(text):
+        return "scaffold"  # reading out a label of its prompt ("Your goal: ...")
     n = re.escape(name)
     if re.search(rf"(,\s*{n}\s*[.!?]|^{n}\s*,|\b(i am|i'm) not {n}\b)", text, re.IGNORECASE):
         return "self-address"  # the small model sometimes answers *to* its own character
-    introductions = re.sub(rf"\b(i'm|i am|my name is|it's|call me|this is)\s+{n}\b", "", text, flags=re.IGNORECASE)
+    introductions = re.sub(
+        rf"\b(i'm|i am|my name is|it's|call me|this is)\s+{n}\b", "", text, flags=re.IGNORECASE
+    )
     if re.search(rf"\b{n}\b(?!')", introductions, re.IGNORECASE):
         return "third-person"  # narrating about itself ("Theo speaks") instead of speaking
     for earlier in recent:

@@ -86,7 +86,7 @@ def chunk_of(section: LoreSection) -> LoreChunk:
     )
 
 
-def _terms(text: str) -> set[str]:
+def content_terms(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
@@ -95,17 +95,17 @@ class KeywordRetriever:
 
     def __init__(self, sections: Sequence[LoreSection]) -> None:
         self.sections = list(sections)
-        self._terms = {
-            s.id: _terms(s.title + " " + s.text + " " + " ".join(s.key_terms)) for s in self.sections
+        self._index = {
+            s.id: content_terms(s.title + " " + s.text + " " + " ".join(s.key_terms)) for s in self.sections
         }
 
     def search(self, query: str, as_character: str, beat: int, k: int = 3) -> list[LoreHit]:
-        q = _terms(query)
+        q = content_terms(query)
         scored = []
         for s in self.sections:
             if not s.visible(as_character, beat):
                 continue
-            overlap = len(q & self._terms[s.id])
+            overlap = len(q & self._index[s.id])
             scored.append((overlap / (len(q) or 1), s))
         scored.sort(key=lambda t: (-t[0], t[1].id))
         return [LoreHit(chunk_of(s), round(min(1.0, score), 4)) for score, s in scored[:k]]

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from stage.agents import guards
-from stage.agents.retrieval import _terms as content_terms
+from stage.agents.guards import SCAFFOLD
+from stage.agents.retrieval import content_terms
 from stage.evals.knowledge import Knowledge
 from stage.evals.voice import VoiceModel
 from stage.evals.walk import Segment, TurnView, walk
 from stage.lore.chunk import chunk_sections
-from stage.prompts import FOLDER as PROMPTS
 from stage.scene import ROLE_WORDS
 from stage.transcript import Event
 from stage.types import Story
@@ -62,20 +62,6 @@ METRICS: dict[str, bool | None] = {
     "completion_tokens_p95": None,
 }
 Metrics = dict[str, float | None]
-
-
-def scaffold_pattern() -> re.Pattern[str]:
-    """The prompt templates' own section labels ("Your goal:", "You, now:", ...), read from the templates so
-    the detector follows them, at the start of a turn or a sentence: a small model often reads them out."""
-    labels: set[str] = set()
-    for path in sorted(PROMPTS.glob("*.j2")):
-        text = re.sub(r"\{[#%].*?[#%]\}", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
-        labels |= {m.group(1) for m in re.finditer(r"^([A-Z][A-Za-z ,']{1,30}?)(?: \([^)]*\))?:", text, re.M)}
-    alternatives = "|".join(re.escape(x) for x in sorted(labels, key=len, reverse=True))
-    return re.compile(rf"(?:^|[.!?;]\s+|\n)\W*({alternatives})(?: \([^)]*\))?\s*:", re.IGNORECASE)
-
-
-SCAFFOLD = scaffold_pattern()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from stage.cast.schema import Id, Text
-from stage.datafile import _line_of, read_yaml, relative, validate
+from stage.datafile import line_of, read_yaml, relative, validate
 from stage.errors import DataError
 from stage.settings import ROOT
 from stage.types import Story
@@ -180,7 +180,7 @@ def _check_refs(spec: SuiteSchema, story: Story, display: str, text: str, proble
         known = value in story.personas if kind == "character" else value in beats
         if known:
             continue
-        line = _line_of(text, loc)
+        line = line_of(text, loc)
         where = f"{display}:{line}" if line else display
         field = ".".join(str(p) for p in loc)
         valid = (
