@@ -21,6 +21,6 @@ class Plan:
 
 
 FULL = Plan("full", 100, (5, 25, 100), 5, (1000, 10000), 200, (1, 4, 8), 3, 12, concurrency="both")
-QUICK = Plan("quick", 10, (5, 10), 3, (300,), 40, (1, 4), 2, 3, concurrency="threads")
+QUICK = Plan("quick", 8, (5, 8), 3, (200,), 30, (1, 4), 1, 2, concurrency="threads")
 TINY = Plan("tiny", 3, (1, 3), 2, (24,), 4, (1, 2), 1, 1, max_tokens=8, concurrency="threads")
 PLANS = {p.name: p for p in (FULL, QUICK, TINY)}

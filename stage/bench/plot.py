@@ -78,7 +78,7 @@ def _overhead(ax: Any, r: dict[str, Any]) -> None:
     ax.plot(x, [v / 1000 for v in y], color=RAW, lw=1.2, ls="--", label="same calls, raw httpx")
     o = r.get("overhead") or {}
     ax.set_title(
-        f"Stage turn vs raw llama.cpp: median ratio {o.get('per_turn_ratio')}× (target ≤ {o.get('target')}×)",
+        f"Turn time: stage vs the same calls raw\nmedian ratio {o.get('per_turn_ratio')}× (target ≤ {o.get('target')}×)",
         loc="left", fontsize=10, fontweight="bold",
     )  # fmt: skip
     ax.set_xlabel("turn")
@@ -92,17 +92,26 @@ def _retrieval(ax: Any, r: dict[str, Any]) -> None:
         return _empty(ax, "Scoped lore search")
     labels = [f"{s['chunks']:,} chunks" for s in sizes]
     kinds = [
-        ("search_ms", "search", STAGE),
-        ("search_with_cached_embedding_ms", "search, embedding cached", "#a5b4fc"),
-        ("query_embedding_ms", "query embedding alone", "#f59e0b"),
+        ("search_ms", "whole search", STAGE),
+        ("query_embedding_ms", "query embedding", "#f59e0b"),
+        ("vector_query_ms", "Chroma vector query", "#0ea5e9"),
+        ("word_match_ms", "word match (BM25)", "#a855f7"),
     ]
-    width = 0.13
+    kinds = [k for k in kinds if k[0] in sizes[0]]
+    width = 0.8 / (2 * len(kinds))
     for k, (key, name, color) in enumerate(kinds):
         for j, q in enumerate(("p50", "p95")):
-            xs = [i + (k * 2 + j - 2.5) * width for i in range(len(sizes))]
+            xs = [i + (k * 2 + j - len(kinds) + 0.5) * width for i in range(len(sizes))]
             ys = [s[key][q] or 0 for s in sizes]
-            ax.bar(xs, ys, width, color=color, alpha=1.0 if q == "p95" else 0.55,
-                   label=f"{name} ({q})", edgecolor="white")  # fmt: skip
+            ax.bar(
+                xs,
+                ys,
+                width,
+                color=color,
+                alpha=1.0 if q == "p95" else 0.5,
+                label=f"{name} ({q})",
+                edgecolor="white",
+            )
     target = (r.get("retrieval") or {}).get("target_p95_ms", 20)
     ax.axhline(target, color=TARGET, ls="--", lw=1)
     ax.text(-0.45, target, f" target p95 {target} ms", fontsize=7, color=TARGET, va="bottom")
@@ -111,7 +120,9 @@ def _retrieval(ax: Any, r: dict[str, Any]) -> None:
     ax.set_title(
         "Scoped lore search latency (p50 light, p95 dark)", loc="left", fontsize=10, fontweight="bold"
     )
-    ax.legend(fontsize=6, ncol=3, loc="upper left")
+    top = max([target] + [s[key]["p95"] or 0 for s in sizes for key, _n, _c in kinds])
+    ax.set_ylim(0, top * 1.5)
+    ax.legend(fontsize=6, ncol=2, loc="upper left")
 
 
 def _concurrency(ax: Any, r: dict[str, Any]) -> None:
@@ -176,7 +187,8 @@ def _profile(ax: Any, r: dict[str, Any]) -> None:
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlabel("ms per turn, cumulative (log scale)")
     ax.set_title(
-        f"A turn under cProfile: {waiting / 1000:.1f} s waiting on llama.cpp, {p.get('stage_cpu_ms_per_turn', 0):,.0f} ms stage CPU",
+        f"A turn under cProfile ({p.get('turns')} turns): {waiting / 1000:.1f} s waiting on llama.cpp,\n"
+        f"{p.get('stage_cpu_ms_per_turn', 0):,.0f} ms stage CPU; the stage's parts:",
         loc="left",
         fontsize=10,
         fontweight="bold",

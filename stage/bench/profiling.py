@@ -74,7 +74,9 @@ def profile_turns(scene: Scene, turns: int, top: int = 15) -> dict[str, Any]:
         "wall_ms_per_turn": round(wall * per, 1),
         "waiting_on_model_server_ms_per_turn": round(waiting * per, 1),
         "stage_cpu_ms_per_turn": round((wall - waiting) * per, 1),
-        "seam_cpu_ms_per_turn": round(max(0.0, parts[PARTS[0][0]] - waiting * per), 1),  # LangChain, openai, httpx
+        "seam_cpu_ms_per_turn": round(
+            max(0.0, parts[PARTS[0][0]] - waiting * per), 1
+        ),  # LangChain, openai, httpx
         "parts_ms_per_turn": parts,
         "top_self_time": [
             {

@@ -16,6 +16,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from stage.lore.store import LoreStore, scope_filter
 from stage.scene import LORE_K
 from stage.settings import load_settings
@@ -83,6 +85,22 @@ def _timed(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def _parts(store: LoreStore, query: str, who: str, beat: int) -> tuple[float, float, float]:
+    """The pieces of one ``search`` timed alone: the vector query, the word match (which includes) the fetch
+    of every in-scope id that BM25 uses to count the scope. Reaches into the store on purpose."""
+    vector = np.asarray(store.embedding([query])[0], dtype=np.float32)
+    where = scope_filter(who, beat)
+    include = ["documents", "metadatas", "distances"]
+    collection = store._collection
+    n = min(store.count(), max(3 * LORE_K, 12))
+    vector_ms = _timed(
+        partial(collection.query, query_embeddings=[vector], n_results=n, where=where, include=include)
+    )
+    word_ms = _timed(partial(store._lexical, query, where, vector, {}, {}))
+    scope_ms = _timed(partial(collection.get, where=where, include=[]))
+    return vector_ms, word_ms, scope_ms
+
+
 def measure(
     story: Story,
     sizes: tuple[int, ...],
@@ -112,8 +130,7 @@ def measure(
             cached = [_timed(partial(store.search, q, w, b, LORE_K)) for q, w, b in qs]
             fresh = queries(story, n_queries, seed + size + 1)
             embed = [_timed(partial(store.embedding, [q])) for q, _w, _b in fresh]
-            get = store._collection.get  # the scope-size lookup ``search`` makes for BM25, alone
-            scope = [_timed(partial(get, where=scope_filter(w, b), include=[])) for _q, w, b in qs]
+            parts = [_parts(store, q, w, b) for q, w, b in qs]
             in_scope = [len(store.ids_in_scope(w, b)) for _q, w, b in qs[:20]]
             results.append(
                 {
@@ -124,7 +141,9 @@ def measure(
                     "search_ms": summary(full),
                     "search_with_cached_embedding_ms": summary(cached),
                     "query_embedding_ms": summary(embed),
-                    "scope_ids_fetch_ms": summary(scope),
+                    "vector_query_ms": summary([x[0] for x in parts]),
+                    "word_match_ms": summary([x[1] for x in parts]),
+                    "scope_ids_fetch_ms": summary([x[2] for x in parts]),
                     "chunks_in_scope_p50": sorted(in_scope)[len(in_scope) // 2] if in_scope else 0,
                 }
             )

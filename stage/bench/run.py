@@ -6,6 +6,8 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from . import concurrency, machine, profiling, retrieval, turns
 from .instrument import Recording, TimedRetriever
 from .naive import NaiveLoop
 from .plan import Plan
+from .serverlog import ServerLog
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,25 @@ def _model(server: LocalServer, settings: Settings) -> Metered:
     return Metered(
         Retrying(LocalModel(server, settings.timeout), retries=settings.retries, backoff=settings.backoff)
     )
+
+
+@contextmanager
+def phase(results: dict[str, Any], name: str) -> Iterator[None]:
+    """Record how long a phase took and the machine's load around it (others share these cores)."""
+    start, load = time.perf_counter(), _load()
+    try:
+        yield
+    finally:
+        results.setdefault("phases", []).append(
+            {"phase": name, "seconds": round(time.perf_counter() - start, 1), "load_1m": [load, _load()]}
+        )
+
+
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def run_plan(plan: Plan, settings: Settings, console: Console | None = None, seed: int = 7) -> dict[str, Any]:
@@ -75,7 +97,8 @@ def run_plan(plan: Plan, settings: Settings, console: Console | None = None, see
         servers = {name: _server(home, name, settings) for name in ("stage", "raw", "naive")}
         try:
             store = runtime.retriever(local, story)
-            _turns_and_profile(plan, settings, story, servers, store, results, console, seed)
+            with phase(results, "turns and profile"):
+                _turns_and_profile(plan, settings, story, servers, store, results, console, seed)
             memory: dict[str, Any] = {
                 f"model_server_{n}_peak_rss_mb": machine.peak_rss_mb(s.proc.pid)
                 for n, s in servers.items()
@@ -83,7 +106,8 @@ def run_plan(plan: Plan, settings: Settings, console: Console | None = None, see
             }
             for name in ("raw", "naive"):
                 servers[name].stop()
-            _concurrency(plan, settings, story, servers["stage"], store, home, results, memory, console)
+            with phase(results, "concurrency"):
+                _concurrency(plan, settings, story, servers["stage"], store, home, results, memory, console)
             results["memory"] = memory
         finally:
             for s in servers.values():
@@ -92,7 +116,10 @@ def run_plan(plan: Plan, settings: Settings, console: Console | None = None, see
             console.print(
                 f"retrieval: synthetic lore at {', '.join(f'{n:,}' for n in plan.retrieval_sizes)} chunks…"
             )
-            measured = retrieval.measure(story, plan.retrieval_sizes, plan.queries, seed, note=console.log)
+            with phase(results, "retrieval"):
+                measured = retrieval.measure(
+                    story, plan.retrieval_sizes, plan.queries, seed, note=console.log
+                )
             results["retrieval"] = {**measured, **retrieval.verdict(measured)}
     results["duration_s"] = round(time.time() - started, 1)
     return results
@@ -117,8 +144,9 @@ def _turns_and_profile(
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("turns: stage / raw / naive", total=plan.turns)
+            logs = (ServerLog(servers["stage"].log_path), ServerLog(servers["naive"].log_path))
             records = turns.lockstep(
-                scene, recorder, timed, client, servers["raw"].base_url, naive, plan.turns,
+                scene, recorder, timed, client, servers["raw"].base_url, naive, plan.turns, logs,
                 progress=lambda n: bar.update(task, completed=n),
             )  # fmt: skip
     results["turns"] = [asdict(r) for r in records]

@@ -24,6 +24,7 @@ from stage.transcript import Turn
 from .instrument import Recording, TimedRetriever
 from .naive import NaiveLoop, NaiveTurn
 from .raw import RawResult, stream_chat
+from .serverlog import ServerLog
 from .stats import median, percentile, ratio, rounded
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,9 @@ class TurnRecord:
     raw_ms: float  # the same calls replayed raw
     raw_ttft_ms: float
     raw_tokens: int
+    stage_evaluated_tokens: int  # prompt tokens llama.cpp evaluated for the first call (not from its cache)
     naive_prompt_tokens: int
+    naive_evaluated_tokens: int
     naive_ttft_ms: float | None
     naive_ms: float | None
     naive_overflow: bool
@@ -61,6 +64,7 @@ def lockstep(
     raw_url: str,
     naive: NaiveLoop,
     turns: int,
+    logs: tuple[ServerLog, ServerLog] | None = None,
     settle_s: float = 0.05,
     progress: Callable[[int], None] | None = None,
 ) -> list[TurnRecord]:
@@ -81,6 +85,8 @@ def lockstep(
         for name in ("stage", "raw", "naive") if n % 2 else ("stage", "naive", "raw"):
             phases[name]()
             time.sleep(settle_s)  # let the last server's threads go idle before the next one starts
+        if logs is not None:  # read after the settle pause: the server has written its timings by then
+            p["stage_evals"], p["naive_evals"] = logs[0].new(), logs[1].new()
         records.append(_record(n, p, recorder, seen))
         if progress is not None:
             progress(n)
@@ -138,7 +144,9 @@ def _record(n: int, p: dict[str, Any], recorder: Recording, seen: set[str]) -> T
         raw_ms=round(sum(r.latency_ms for r in raw), 2),
         raw_ttft_ms=round(raw[0].ttft_ms, 2) if raw else 0.0,
         raw_tokens=sum(r.tokens for r in raw),
+        stage_evaluated_tokens=p["stage_evals"][0].tokens if p.get("stage_evals") else -1,
         naive_prompt_tokens=naive.prompt_tokens,
+        naive_evaluated_tokens=p["naive_evals"][0].tokens if p.get("naive_evals") else -1,
         naive_ttft_ms=None if naive.overflow else round(naive.ttft_ms, 2),
         naive_ms=None if naive.overflow else round(naive.latency_ms, 2),
         naive_overflow=naive.overflow,
@@ -198,6 +206,10 @@ def growth(
         naive = [r for r in warm if not r.naive_overflow]
         points[str(c)] = {
             "turns": [r.turn for r in warm],
+            "stage_evaluated_tokens": rounded(median(r.stage_evaluated_tokens for r in warm), 1),
+            "naive_evaluated_tokens": rounded(median(r.naive_evaluated_tokens for r in naive), 1)
+            if naive
+            else None,
             "stage_ttft_ms": rounded(median(r.stage_ttft_ms for r in warm)),
             "stage_model_ttft_ms": rounded(median(r.model_ttft_ms for r in warm)),
             "stage_prompt_tokens": rounded(median(r.stage_prompt_tokens for r in warm), 1),

@@ -33,6 +33,7 @@ def _record(n: int, overflow: bool = False) -> TurnRecord:
         stage_ttft_ms=500.0,
         model_ttft_ms=450.0,
         stage_prompt_tokens=800,
+        stage_evaluated_tokens=200,
         stage_tokens=20,
         calls=1 + n % 2,
         rejected=("repeat:near-duplicate",) if n % 2 else (),
@@ -42,6 +43,7 @@ def _record(n: int, overflow: bool = False) -> TurnRecord:
         raw_ttft_ms=430.0,
         raw_tokens=20,
         naive_prompt_tokens=0 if overflow else 500 + 40 * n,
+        naive_evaluated_tokens=-1 if overflow else 120,
         naive_ttft_ms=None if overflow else 400.0 + 10 * n,
         naive_ms=None if overflow else 900.0,
         naive_overflow=overflow,
@@ -116,6 +118,7 @@ def test_bench_refuses_other_backends(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 @pytest.mark.model
+@pytest.mark.timeout(1800)  # about a minute on a quiet machine; shared cores can make it ten times that
 def test_tiny_run_writes_json_and_png(tmp_path: Path) -> None:
     """The whole pipeline on the embedded model at tiny sizes: three servers, three turns, a 24-chunk store."""
     from stage.bench.plan import TINY

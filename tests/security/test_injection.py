@@ -28,7 +28,7 @@ def compliant(messages: Sequence[Message]) -> str:
 
 
 def scene_for(story, model, probe, retriever):  # type: ignore[no-untyped-def]
-    sc = Scene.new(story, model, retriever, None, GenParams(max_tokens=60), from_beat=probe["beat"], seed=1)
+    sc = Scene.new(story, model, retriever, None, GenParams(max_tokens=40), from_beat=probe["beat"], seed=1)
     if probe["character"] not in sc.state.present:
         sc.direct("add", probe["character"])
     for other in list(sc.state.present):  # alone with the visitor: every reply is the probed character's
@@ -95,7 +95,7 @@ def test_probes_against_a_compliant_scripted_model(story, capsys: pytest.Capture
 
 
 @pytest.mark.model
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(2400)
 def test_probes_against_the_embedded_model(
     story, local_model, chroma_retriever, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]
