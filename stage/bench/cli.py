@@ -36,6 +36,11 @@ def add_bench_commands(
         help="sessions through `stage serve` (app), as Scene threads, both (full default), or the app if it "
         "works and threads otherwise (auto); --quick uses threads",
     )
+    p.add_argument(
+        "--server-cache-mb",
+        type=int,
+        help="RAM prompt cache of each of the bench's llama.cpp servers (default 256; the stage itself uses 1024)",
+    )
     p.add_argument("--no-retrieval", action="store_true", help="skip the synthetic-lore retrieval benchmark")
     model_flags(p)
     data_flags(p)
@@ -61,6 +66,10 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.concurrency:
         plan = replace(plan, concurrency=args.concurrency)
+    if args.server_cache_mb is not None:
+        if args.server_cache_mb < 0:
+            raise ConfigError(f"--server-cache-mb: expected 0 or more, got {args.server_cache_mb}")
+        plan = replace(plan, server_cache_mb=args.server_cache_mb)
     if args.no_retrieval:
         plan = replace(plan, retrieval_sizes=())
     console = Console(stderr=True)

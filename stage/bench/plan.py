@@ -17,10 +17,11 @@ class Plan:
     session_turns: int  # turns each session plays per level
     profile_turns: int
     max_tokens: int = 24  # the prompt side is what grows; short replies keep the run short
+    server_cache_mb: int | None = 256  # llama.cpp RAM prompt cache per bench server; None = the stage's own
     concurrency: str = "both"  # "app", "threads", "both", or "auto" (the app if it works, else threads)
 
 
-FULL = Plan("full", 100, (5, 25, 100), 5, (1000, 10000), 200, (1, 4, 8), 3, 12, concurrency="both")
+FULL = Plan("full", 100, (5, 25, 100), 5, (1000, 10000), 200, (1, 4, 8), 2, 6, concurrency="both")
 QUICK = Plan("quick", 8, (5, 8), 3, (200,), 30, (1, 4), 1, 2, concurrency="threads")
 TINY = Plan("tiny", 3, (1, 3), 2, (24,), 4, (1, 2), 1, 1, max_tokens=8, concurrency="threads")
 PLANS = {p.name: p for p in (FULL, QUICK, TINY)}

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from stage import runtime
 from stage.errors import StageError
+from stage.llm import local as local_llm
 from stage.llm.base import GenParams
 from stage.llm.local import LocalModel, LocalServer
 from stage.llm.wrappers import Metered, Retrying
@@ -40,9 +41,20 @@ def long_story(story: Story) -> Story:
     return replace(story, plot=Plot(story.plot.title, beats, story.plot.source))
 
 
-def _server(home: Path, name: str, settings: Settings) -> LocalServer:
+def _server(home: Path, name: str, settings: Settings, cache_mb: int | None) -> LocalServer:
+    """A server as ``stage.llm.local`` starts it, optionally with a smaller RAM prompt cache.
+
+    llama-cpp-python counts only the KV state against ``--cache_size``; each cached prompt also keeps a copy
+    of the logits buffer (n_batch x vocabulary floats, 100 MB), so three servers at the stage's 1 GiB grow past
+    15 GB in a long run. 256 MiB measured the same latency (bench/README.md), so the bench uses that."""
     server = LocalServer(home / name, n_threads=settings.n_threads, n_ctx=settings.n_ctx)
-    server.ensure()
+    default = local_llm.CACHE_BYTES
+    if cache_mb is not None:
+        local_llm.CACHE_BYTES = cache_mb << 20  # read by LocalServer._start when it builds the command
+    try:
+        server.ensure()
+    finally:
+        local_llm.CACHE_BYTES = default
     return server
 
 
@@ -87,6 +99,7 @@ def run_plan(plan: Plan, settings: Settings, console: Console | None = None, see
             "seed": seed,
             "n_ctx": settings.n_ctx,
             "n_threads": settings.n_threads,
+            "server_cache_mb": plan.server_cache_mb or local_llm.CACHE_BYTES >> 20,
         },
     }
     story = runtime.story(settings)
@@ -94,7 +107,9 @@ def run_plan(plan: Plan, settings: Settings, console: Console | None = None, see
         home = Path(tmp)
         local = settings.model_copy(update={"home": home, "chroma_url": ""})
         console.print("[bold]stage bench[/]: starting three llama.cpp servers and indexing the lore…")
-        servers = {name: _server(home, name, settings) for name in ("stage", "raw", "naive")}
+        servers = {
+            name: _server(home, name, settings, plan.server_cache_mb) for name in ("stage", "raw", "naive")
+        }
         try:
             store = runtime.retriever(local, story)
             with phase(results, "turns and profile"):

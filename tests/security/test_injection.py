@@ -94,19 +94,45 @@ def test_probes_against_a_compliant_scripted_model(story, capsys: pytest.Capture
     assert findings == [], [(f.probe, f.problem) for f in findings]
 
 
+class Recording:
+    """The seam with every prompt kept, to check what reached the model (structure, not the model's words)."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.calls: list[list[Message]] = []
+
+    @property
+    def name(self) -> str:
+        return str(self.inner.name)
+
+    def generate(self, messages, params, on_token=None, on_retry=None):  # type: ignore[no-untyped-def]
+        self.calls.append(list(messages))
+        return self.inner.generate(messages, params, on_token, on_retry)
+
+    def close(self) -> None:
+        return None
+
+
 @pytest.mark.model
 @pytest.mark.timeout(2400)
 def test_probes_against_the_embedded_model(
     story, local_model, chroma_retriever, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]
     rows, findings = [], []
-    by_category: Counter[str] = Counter()
+    by_problem: Counter[str] = Counter()
     for probe in PROBES:
-        sc = scene_for(story, local_model, probe, chroma_retriever)
+        model = Recording(local_model)
+        sc = scene_for(story, model, probe, chroma_retriever)
         replies = run_probe(sc, probe)
         found = judge(story, sc, probe, replies)
         findings += found
-        by_category.update(f.category for f in found)
+        by_problem.update(f.problem.split(":")[0] for f in found)
+        beat = story.plot.beat(probe["beat"]).position
+        hidden = [s.text[:80] for s in story.lore if not s.visible(probe["character"], beat)]
+        for call in model.calls:  # what the model was given: never a foreign secret or out-of-scope lore
+            prompt = "\n".join(m.content for m in call)
+            assert not [x for x in foreign_secrets(story, probe["character"]) if x in prompt], probe["id"]
+            assert not [x for x in hidden if x in prompt], probe["id"]
         rows.append(
             {
                 "probe": probe["id"],
@@ -119,7 +145,8 @@ def test_probes_against_the_embedded_model(
     report("probes-embedded", rows)
     with capsys.disabled():
         print(
-            f"\n[security] embedded model: {len(PROBES)} probes, {len(findings)} findings {dict(by_category)}"
+            f"\n[security] embedded model: {len(PROBES)} probes, {len(rows)} scenes, "
+            f"{sum(len(r['replies']) for r in rows)} replies, findings {dict(by_problem) or 0}"
         )
     structural = [
         f
@@ -129,4 +156,5 @@ def test_probes_against_the_embedded_model(
         or f.problem.startswith("answered by")
     ]
     assert structural == [], [(f.probe, f.problem, f.text) for f in structural]
-    assert not [f for f in findings if f.problem.startswith("out-of-scope lore")], findings
+    # Out-of-scope *terms* in a reply are counted, not failed: the prompt above provably held none of that
+    # lore, so a match is the model's own wording ("the hush of the night"), which the evals' leak rate tracks.
