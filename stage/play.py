@@ -132,6 +132,11 @@ def run_play(args: argparse.Namespace, settings: Settings) -> int:
         )
         for e in scene.transcript.events[-3:]:
             printer(e)
+        if scene.ended:
+            printer.console.print(
+                "this story is complete: nothing to play. Start a new scene, or branch this one with "
+                "--fork-at SEQ --out FILE."
+            )
     else:
         out = args.out or runtime.transcript_path(settings)
         scene = Scene.new(

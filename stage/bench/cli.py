@@ -39,7 +39,12 @@ def add_bench_commands(
     p.add_argument(
         "--server-cache-mb",
         type=int,
-        help="RAM prompt cache of each of the bench's llama.cpp servers (default 256; the stage itself uses 1024)",
+        help="RAM prompt cache of each of the bench's llama.cpp servers (default 256, as the stage itself)",
+    )
+    p.add_argument(
+        "--server-omp-wait",
+        choices=("PASSIVE", "ACTIVE", "default"),
+        help="OMP_WAIT_POLICY of the bench's llama.cpp servers (default PASSIVE: usable on shared cores)",
     )
     p.add_argument("--no-retrieval", action="store_true", help="skip the synthetic-lore retrieval benchmark")
     model_flags(p)
@@ -70,6 +75,10 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         if args.server_cache_mb < 0:
             raise ConfigError(f"--server-cache-mb: expected 0 or more, got {args.server_cache_mb}")
         plan = replace(plan, server_cache_mb=args.server_cache_mb)
+    if args.server_omp_wait:
+        plan = replace(
+            plan, omp_wait_policy=None if args.server_omp_wait == "default" else args.server_omp_wait
+        )
     if args.no_retrieval:
         plan = replace(plan, retrieval_sizes=())
     console = Console(stderr=True)

@@ -18,6 +18,9 @@ class Plan:
     profile_turns: int
     max_tokens: int = 24  # the prompt side is what grows; short replies keep the run short
     server_cache_mb: int | None = 256  # llama.cpp RAM prompt cache per bench server; None = the stage's own
+    omp_wait_policy: str | None = (
+        "PASSIVE"  # for the bench's llama.cpp servers; None = OpenMP's default (spin)
+    )
     concurrency: str = "both"  # "app", "threads", "both", or "auto" (the app if it works, else threads)
 
 

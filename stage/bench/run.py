@@ -41,6 +41,25 @@ def long_story(story: Story) -> Story:
     return replace(story, plot=Plot(story.plot.title, beats, story.plot.source))
 
 
+@contextmanager
+def server_env(plan: Plan) -> Iterator[None]:
+    """``OMP_WAIT_POLICY`` for servers started inside (they copy this process's environment).
+
+    llama.cpp's OpenMP threads spin at every barrier by default; when another process wants the same two cores
+    (another server, tests, evals) each token waits for time slices and calls get 10-30 times slower
+    (bench/README.md). PASSIVE makes waiting threads sleep, so a shared machine gives usable numbers."""
+    old = os.environ.get("OMP_WAIT_POLICY")
+    if plan.omp_wait_policy:
+        os.environ["OMP_WAIT_POLICY"] = plan.omp_wait_policy
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+        else:
+            os.environ["OMP_WAIT_POLICY"] = old
+
+
 def _server(home: Path, name: str, settings: Settings, cache_mb: int | None) -> LocalServer:
     """A server as ``stage.llm.local`` starts it, optionally with a smaller RAM prompt cache.
 
@@ -100,6 +119,7 @@ def run_plan(plan: Plan, settings: Settings, console: Console | None = None, see
             "n_ctx": settings.n_ctx,
             "n_threads": settings.n_threads,
             "server_cache_mb": plan.server_cache_mb or local_llm.CACHE_BYTES >> 20,
+            "server_omp_wait_policy": plan.omp_wait_policy or "default (active spin)",
         },
     }
     story = runtime.story(settings)
@@ -223,7 +243,8 @@ def _through_app(
     console.print(f"concurrency: launching `stage serve`, then {', '.join(map(str, plan.levels))} sessions…")
     app: concurrency.AppProcess | None = None
     try:
-        app = concurrency.AppProcess(home / "app", plan.max_tokens)
+        with server_env(plan):
+            app = concurrency.AppProcess(home / "app", plan.max_tokens)
         levels = concurrency.through_app(app, story.plot.beats[0].id, plan.levels, plan.session_turns)
         memory.update(app.memory())
         run: dict[str, Any] = {"mode": "app", "turns_per_session": plan.session_turns, "levels": levels}

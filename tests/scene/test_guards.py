@@ -69,9 +69,18 @@ def test_a_fine_line_stands() -> None:
 
 def test_reciting_instructions_is_rejected() -> None:
     rules = "Rules: Answer only as Lyra, with one or two short spoken sentences. Never speak for anyone else."
-    assert guards.reject_reason("Okay: answer only as lyra with one or two short spoken sentences!", "Lyra", [],
-                                instructions=rules) == "prompt-echo"
-    assert guards.reject_reason("I only have two short sentences for you.", "Lyra", [], instructions=rules) == ""
+    assert (
+        guards.reject_reason(
+            "Okay: answer only as lyra with one or two short spoken sentences!",
+            "Lyra",
+            [],
+            instructions=rules,
+        )
+        == "prompt-echo"
+    )
+    assert (
+        guards.reject_reason("I only have two short sentences for you.", "Lyra", [], instructions=rules) == ""
+    )
 
 
 def test_scene_regenerates_rejected_replies_and_records_it(story) -> None:  # type: ignore[no-untyped-def]

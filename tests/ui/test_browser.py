@@ -36,6 +36,19 @@ def textbox(page: Any, elem_id: str) -> Any:
     return page.locator(f"#{elem_id}").locator("textarea, input").first
 
 
+def type_into(page: Any, elem_id: str, text: str) -> None:
+    """Fill a Gradio textbox and make sure the value stuck: a tab's components can still be mounting (and
+    take their initial value again) just after the tab is opened, which a fast machine sees."""
+    box = textbox(page, elem_id)
+    box.wait_for(state="visible")
+    for _ in range(20):
+        box.fill(text)
+        page.wait_for_timeout(150)
+        if box.input_value() == text:
+            return
+    raise AssertionError(f"#{elem_id} would not keep the text {text!r}")
+
+
 def choose(page: Any, elem_id: str, label: str) -> None:
     page.locator(f"#{elem_id} input").click()
     page.get_by_role("option", name=label).click()
@@ -75,8 +88,8 @@ def test_play_streams_a_conversation_between_characters(page: Any, model_app: Se
 def test_a_visitor_names_a_character_and_gets_their_reply(page: Any, model_app: Served) -> None:
     open_stage(page, model_app)
     page.get_by_role("tab", name="Join").click()
-    textbox(page, "visitor-name").fill("Ann")
-    textbox(page, "message").fill("Theo, are you still at work tonight?")
+    type_into(page, "visitor-name", "Ann")
+    type_into(page, "message", "Theo, are you still at work tonight?")
     page.click("#send")
     page.wait_for_selector('#transcript [data-kind="user"][data-speaker="visitor:Ann"]')
     reply = page.wait_for_selector('#transcript [data-kind="user"] ~ [data-kind="turn"]', timeout=MODEL_WAIT)
@@ -89,7 +102,7 @@ def test_a_visitor_names_a_character_and_gets_their_reply(page: Any, model_app: 
 def test_director_injects_an_event_and_moves_the_beat(page: Any, model_app: Served) -> None:
     open_stage(page, model_app)
     page.get_by_role("tab", name="Direct").click()
-    textbox(page, "event-text").fill("A thunderclap rattles the window.")
+    type_into(page, "event-text", "A thunderclap rattles the window.")
     page.click("#inject")
     event = page.wait_for_selector('#transcript [data-kind="narration"][data-source="writer"]')
     assert event is not None and "A thunderclap rattles the window." in event.inner_text()
@@ -110,8 +123,8 @@ def test_html_and_script_in_a_message_are_shown_as_text(page: Any, scripted_app:
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     open_stage(page, scripted_app)
     page.get_by_role("tab", name="Join").click()
-    textbox(page, "visitor-name").fill('<i id="pwn-name">Eve</i>')
-    textbox(page, "message").fill(attack)
+    type_into(page, "visitor-name", '<i id="pwn-name">Eve</i>')
+    type_into(page, "message", attack)
     page.click("#send")
     page.wait_for_selector('#transcript [data-kind="user"] ~ [data-kind="turn"]')
     line = page.locator('#transcript [data-kind="user"]')
