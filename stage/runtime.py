@@ -39,6 +39,7 @@ def retriever(settings: Settings, st: Story, progress: bool = False) -> Retrieve
     if store.is_stale(st.lore):
         log.info("indexing the lore into %s", settings.home)
         store.index(st.lore, progress=progress)
+    store.snapshot()  # load the in-memory view now, not in the first turn
     return StoreRetriever(store)
 
 

@@ -21,7 +21,7 @@ PARTS: tuple[tuple[str, str, str], ...] = (
     ("context: history, retrieval, people", "stage/scene.py", "_context"),
     ("retrieval (lore store search)", "stage/lore/store.py", "search"),
     ("query embedding (MiniLM)", "stage/lore/embed.py", "__call__"),
-    ("word match (Chroma $contains + BM25)", "stage/lore/store.py", "_lexical"),
+    ("lore snapshot: scope, cosine, BM25, top-k", "stage/lore/snapshot.py", "rank"),
     ("prompt rendering (Jinja)", "stage/agents/context.py", "build_messages"),
     ("guards: clean", "stage/agents/guards.py", "clean"),
     ("guards: reject_reason", "stage/agents/guards.py", "reject_reason"),

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from stage.lore.store import LoreStore, scope_filter
+from stage.lore.lexical import query_terms
+from stage.lore.store import LEXICAL_WEIGHT, LoreStore
 from stage.scene import LORE_K
 from stage.settings import load_settings
 from stage.types import EVERYONE, LoreSection, Story
@@ -26,6 +27,7 @@ from stage.types import EVERYONE, LoreSection, Story
 from .stats import summary
 
 TAGS = ("place", "person", "history", "rule", "event", "object", "secret")
+CHROMA_QUERIES = 40  # the baseline (Chroma's own filters) is slow at 10k: fewer of those
 WORDS_PER_SECTION = (35, 60)  # shorter than real chunks (120-180 words) so 10k index in minutes, not an hour
 
 
@@ -85,20 +87,12 @@ def _timed(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def _parts(store: LoreStore, query: str, who: str, beat: int) -> tuple[float, float, float]:
-    """The pieces of one ``search`` timed alone: the vector query, the word match (which includes) the fetch
-    of every in-scope id that BM25 uses to count the scope. Reaches into the store on purpose."""
+def _rank_ms(store: LoreStore, query: str, who: str, beat: int) -> float:
+    """The snapshot's ranking alone (scope mask, cosine, BM25, top-k), the query embedding taken out."""
+    snap = store.snapshot()
     vector = np.asarray(store.embedding([query])[0], dtype=np.float32)
-    where = scope_filter(who, beat)
-    include = ["documents", "metadatas", "distances"]
-    collection = store._collection
-    n = min(store.count(), max(3 * LORE_K, 12))
-    vector_ms = _timed(
-        partial(collection.query, query_embeddings=[vector], n_results=n, where=where, include=include)
-    )
-    word_ms = _timed(partial(store._lexical, query, where, vector, {}, {}))
-    scope_ms = _timed(partial(collection.get, where=where, include=[]))
-    return vector_ms, word_ms, scope_ms
+    terms = query_terms(query)
+    return _timed(partial(snap.rank, vector, terms, snap.scope(who, beat), LORE_K, LEXICAL_WEIGHT))
 
 
 def measure(
@@ -126,24 +120,37 @@ def measure(
             for q, who, beat in warm:
                 store.search(q, who, beat, LORE_K)
             note(f"retrieval: {len(qs)} scoped searches at {size} chunks")
+            start = time.perf_counter()
+            store.snapshot()  # what the first search after an index change pays
+            snapshot_s = time.perf_counter() - start
             full = [_timed(partial(store.search, q, w, b, LORE_K)) for q, w, b in qs]
             cached = [_timed(partial(store.search, q, w, b, LORE_K)) for q, w, b in qs]
             fresh = queries(story, n_queries, seed + size + 1)
             embed = [_timed(partial(store.embedding, [q])) for q, _w, _b in fresh]
-            parts = [_parts(store, q, w, b) for q, w, b in qs]
-            in_scope = [len(store.ids_in_scope(w, b)) for _q, w, b in qs[:20]]
+            rank = [_rank_ms(store, q, w, b) for q, w, b in qs]
+            baseline = [
+                _timed(partial(store.search_with_chroma_filters, q, w, b, LORE_K))
+                for q, w, b in qs[:CHROMA_QUERIES]
+            ]
+            agree = sum(
+                {h.chunk.id for h in store.search(q, w, b, LORE_K)}
+                == {h.chunk.id for h in store.search_with_chroma_filters(q, w, b, LORE_K)}
+                for q, w, b in qs[:CHROMA_QUERIES]
+            )
+            in_scope = [len(store.snapshot().ids_in_scope(w, b)) for _q, w, b in qs[:20]]
             results.append(
                 {
                     "chunks": store.count(),
                     "index_s": round(index_s, 1),
                     "index_chunks_per_s": round(added / index_s, 1) if index_s > 0 else None,
+                    "snapshot_load_s": round(snapshot_s, 2),
                     "queries": len(qs),
                     "search_ms": summary(full),
                     "search_with_cached_embedding_ms": summary(cached),
                     "query_embedding_ms": summary(embed),
-                    "vector_query_ms": summary([x[0] for x in parts]),
-                    "word_match_ms": summary([x[1] for x in parts]),
-                    "scope_ids_fetch_ms": summary([x[2] for x in parts]),
+                    "rank_ms": summary(rank),
+                    "chroma_filters_search_ms": summary(baseline),
+                    "same_top_k_as_chroma_filters": f"{agree}/{min(len(qs), CHROMA_QUERIES)}",
                     "chunks_in_scope_p50": sorted(in_scope)[len(in_scope) // 2] if in_scope else 0,
                 }
             )

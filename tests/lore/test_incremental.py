@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+from stage.lore import store as store_module
 from stage.lore.chunk import chunk_sections
 from stage.lore.store import IndexReport
 from tests.lore.conftest import REPORT, StoreFactory
@@ -72,13 +75,18 @@ def small_lore(folder: Path, long_paragraphs: int, secret_for: str) -> Path:
     return folder
 
 
-def test_split_sections_and_metadata_only_changes(new_store: StoreFactory, tmp_path: Path) -> None:
+def test_split_sections_and_metadata_only_changes(
+    new_store: StoreFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "FRESHNESS_S", 0.0)
     lore = small_lore(tmp_path / "lore", long_paragraphs=6, secret_for="lyra")
     _, sections = load_lore(lore, lore / "plot.yaml")
     store = new_store()
+    other = new_store.reopen(store)  # another process's handle on the same collection
     ids = sorted(c.id for c in chunk_sections(sections))
     report = store.index(sections, progress=False)
     assert report.added == len(ids) and any("#" in i for i in ids)
+    assert "secret" in {h.chunk.id for h in other.search("violet key", "lyra", 5, 5)}
 
     lore = small_lore(tmp_path / "lore", long_paragraphs=1, secret_for="max")  # shrink + narrow visibility
     _, changed = load_lore(lore, lore / "plot.yaml")
@@ -89,5 +97,10 @@ def test_split_sections_and_metadata_only_changes(new_store: StoreFactory, tmp_p
     assert "secret" not in {h.chunk.id for h in store.search("violet key", "lyra", 5, 5)}
     assert "secret" in {h.chunk.id for h in store.search("violet key", "max", 5, 5)}
 
+    # the other handle searched before the change; its next search sees the new scope, not its old snapshot
+    assert "secret" not in {h.chunk.id for h in other.search("violet key", "lyra", 5, 5)}
+    assert "secret" in {h.chunk.id for h in other.search("violet key", "max", 5, 5)}
+
     report = store.index(changed, rebuild=True, progress=False)
     assert report == IndexReport(added=2)
+    assert {h.chunk.id for h in other.search("violet key", "max", 5, 5)} == {"harbour", "secret"}

@@ -77,3 +77,12 @@ def test_secrets_stay_with_their_owners(indexed: LoreStore) -> None:
         h.chunk.section_id for h in indexed.search("Max's secret at the Edge", "lyra", 1, 10)
     }
     assert indexed.search("anything at all", "lyra", 0, 5) == []
+
+
+def test_snapshot_scope_is_chromas_where_filter(indexed: LoreStore) -> None:
+    """Searches rank inside an in-memory mask; it must select exactly what Chroma's own filter selects."""
+    snap = indexed.snapshot()
+    assert len(snap) == indexed.count() == len(CHUNKS)
+    for who in CHARACTERS:
+        for beat in BEATS:
+            assert snap.ids_in_scope(who, beat) == indexed.ids_in_scope(who, beat), (who, beat)
