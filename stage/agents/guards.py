@@ -158,8 +158,8 @@ def reject_reason(
     introductions = re.sub(
         rf"\b(i'm|i am|my name is|it's|call me|this is)\s+{n}\b", "", text, flags=re.IGNORECASE
     )
-    if re.search(rf"\b{n}\b(?!')", introductions, re.IGNORECASE):
-        return "third-person"  # narrating about itself ("Theo speaks") instead of speaking
+    if re.search(rf"\b{n}\b", introductions, re.IGNORECASE):
+        return "third-person"  # narrating about itself ("Theo speaks", "Theo's voice") instead of speaking
     for earlier in recent:
         if similarity(text, earlier) >= threshold:
             return "near-duplicate"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -85,6 +86,8 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     results = run_plan(plan, settings, console, seed=settings.seed if settings.seed is not None else 7)
     out = write_json(results, args.out)
     png = write_png(results, args.png or args.out.with_suffix(".png"))
-    print_table(results, Console())
+    print_table(
+        results, Console() if sys.stdout.isatty() else Console(width=130)
+    )  # a log file gets full rows
     console.print(f"wrote {out} and {png}")
     return 0

@@ -133,6 +133,9 @@ class AppProcess:
                 self.proc.wait(timeout=10)
 
 
+WARM_TURNS = 4  # untimed turns through the app before the levels: every character of the first beat speaks
+
+
 def _turn_count(client: Any) -> int:
     events = client.predict(api_name=EVENTS_API)
     return sum(1 for e in events if isinstance(e, dict) and e.get("kind") == "turn")
@@ -142,6 +145,15 @@ def through_app(app: AppProcess, beat: str, levels: tuple[int, ...], turns: int)
     """Each session: its own ``gradio_client.Client``; a turn is one ``/step`` call, checked in ``/events``."""
     from gradio_client import Client
 
+    # warm the app's fresh model server first (an untimed session): the first turn of each character evaluates
+    # its whole persona prefix, which later turns take from llama.cpp's prompt cache; the thread sessions run
+    # on a server the lockstep scene has already warmed, so without this the two modes are not comparable
+    warm = Client(app.url, verbose=False)
+    for _ in range(WARM_TURNS):
+        with contextlib.suppress(Exception):
+            warm.predict(beat, api_name=STEP_API)
+    with contextlib.suppress(Exception):
+        warm.close()
     out = []
     for n in levels:
         clients = [Client(app.url, verbose=False) for _ in range(n)]

@@ -24,7 +24,7 @@ class Plan:
     concurrency: str = "both"  # "app", "threads", "both", or "auto" (the app if it works, else threads)
 
 
-FULL = Plan("full", 100, (5, 25, 100), 5, (1000, 10000), 200, (1, 4, 8), 2, 6, concurrency="both")
+FULL = Plan("full", 100, (5, 25, 100), 5, (1000, 10000), 200, (1, 4, 8), 3, 6, concurrency="both")
 QUICK = Plan("quick", 8, (5, 8), 3, (200,), 30, (1, 4), 1, 2, concurrency="threads")
 TINY = Plan("tiny", 3, (1, 3), 2, (24,), 4, (1, 2), 1, 1, max_tokens=8, concurrency="threads")
 PLANS = {p.name: p for p in (FULL, QUICK, TINY)}

@@ -98,7 +98,7 @@ def table(r: dict[str, Any]) -> Table:
                 _mark(lv["errors"] == 0),
             )
     for name, mb in (r.get("memory") or {}).items():
-        if isinstance(mb, int | float):
+        if isinstance(mb, int | float) and name.endswith("_mb"):
             t.add_row(
                 f"peak RSS: {name.replace('_peak_rss_mb', '').replace('_', ' ')}", f"{mb:,.0f} MB", "", "", ""
             )

@@ -54,6 +54,8 @@ def test_length_is_bounded_at_a_sentence() -> None:
         ("Let me check my system prompt first.", "off-role"),
         ("Thanks for being kind, Lyra.", "self-address"),
         ("Lyra smiles and nods at everyone.", "third-person"),
+        ("Lyra's voice is small and sleepy.", "third-person"),
+        ("I think Lyra’s band is fine.", "third-person"),
         ("The Orchard is glowing tonight and I love it", "near-duplicate"),
     ],
 )
