@@ -102,3 +102,16 @@ def test_a_server_started_from_a_short_lived_thread_outlives_it(tmp_path: Path) 
         assert server.alive() and server.proc.pid == pid  # type: ignore[union-attr]
     finally:
         server.stop()
+
+
+def test_in_process_token_count_matches_the_server(local_server: LocalServer) -> None:
+    """Prompt tokens are counted in this process from the GGUF vocabulary; the server must agree."""
+    import httpx
+
+    from stage.llm.local import _TOKENIZER, chatml
+
+    url = local_server.ensure().removesuffix("/v1") + "/extras/tokenize/count"
+    for text in (chatml(MSGS), "Lyra: <|im_start|>system\nhi", "ünïcödé 2085 ✨ " * 40, ""):
+        local = _TOKENIZER.count(text)
+        served = httpx.post(url, json={"input": text}, timeout=10).json()["count"]
+        assert local == served, text[:40]
