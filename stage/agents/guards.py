@@ -19,9 +19,12 @@ MAX_SENTENCES = 3
 OFF_ROLE = re.compile(
     r"\b(as an ai|an ai (language )?model|language model|ai assistant|i am an assistant|i'm an assistant|"
     r"i'm just an ai|i am an ai|openai|chatgpt|as a character|this role-?play|my (instructions|prompt)|"
-    r"system prompt|i cannot (assist|help) with)\b",
+    r"system prompt|i cannot (assist|help) with|virtual assistant|creative writing|"
+    r"i(?:'m| am) (?:a|an|your) (?:helpful |friendly |virtual |digital )?assistant|"
+    r"i(?:'m| am| was) (?:designed|programmed) to)\b",
     re.IGNORECASE,
 )
+LABEL = re.compile(r"\b\w+['’]s (?:response|reply|answer|turn|line)\s*:", re.IGNORECASE)
 SPECIAL_TOKENS = re.compile(r"<\|[^|>]{0,40}\|>|</?s>|\[/?INST\]", re.IGNORECASE)
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
 
@@ -87,6 +90,19 @@ def tidy(text: str, log: GuardLog) -> str:
     return out
 
 
+DANGLING = re.compile(r"(?:^|(?<=[.!?…]))\s*[^.!?…]*:\s*$")  # a last clause that announces more: "It says:"
+
+
+def drop_dangling(text: str, log: GuardLog) -> str:
+    """A reply cut at the end of its line often stops on a label ("The report says:"): drop that last clause
+    when a complete sentence stands before it; a reply that is nothing but the label is rejected later."""
+    m = DANGLING.search(text)
+    if m is None or m.start() == 0:
+        return text
+    log.flags.append("cut:dangling")
+    return text[: m.start()].rstrip()
+
+
 def limit_length(
     text: str, log: GuardLog, max_words: int = MAX_WORDS, max_sentences: int = MAX_SENTENCES
 ) -> str:
@@ -150,8 +166,12 @@ def reject_reason(
         return "off-role"
     if instructions and echoes(text, instructions):
         return "prompt-echo"  # reciting its instructions, secrets or lore notes verbatim
-    if SCAFFOLD.search(text):
-        return "scaffold"  # reading out a label of its prompt ("Your goal: ...")
+    if SCAFFOLD.search(text) or LABEL.search(text):
+        return (
+            "scaffold"  # reading out a label of its prompt ("Your goal: ...") or of a script ("Max's reply:")
+        )
+    if text.rstrip().endswith(":"):
+        return "unfinished"  # only a label that announces what it never says ("The day of the Cascade:")
     n = re.escape(name)
     if re.search(rf"(,\s*{n}\s*[.!?]|^{n}\s*,|\b(i am|i'm) not {n}\b)", text, re.IGNORECASE):
         return "self-address"  # the small model sometimes answers *to* its own character
@@ -174,4 +194,5 @@ def clean(text: str, name: str, others: Iterable[str], log: GuardLog) -> str:
     out = log.timed("other-speaker", lambda: cut_other_speakers(out, others, log))
     out = log.timed("own-name", lambda: strip_own_name(out, name, log))
     out = log.timed("length", lambda: limit_length(out, log))
+    out = log.timed("dangling", lambda: drop_dangling(out, log))
     return out.strip()

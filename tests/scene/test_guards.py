@@ -52,6 +52,10 @@ def test_length_is_bounded_at_a_sentence() -> None:
         ("...", "empty"),
         ("As an AI language model, I cannot pretend.", "off-role"),
         ("Let me check my system prompt first.", "off-role"),
+        ("I'm a virtual assistant designed to support users with creative writing.", "off-role"),
+        ("I am your helpful assistant for today.", "off-role"),
+        ("The day of the Great Cascade:", "unfinished"),
+        ("Okay. Max's reply: no way.", "scaffold"),
         ("Thanks for being kind, Lyra.", "self-address"),
         ("Lyra smiles and nods at everyone.", "third-person"),
         ("Lyra's voice is small and sleepy.", "third-person"),
@@ -65,6 +69,8 @@ def test_rejections(text: str, reason: str) -> None:
 
 
 def test_a_fine_line_stands() -> None:
+    for line in ("I was trained to run into fires.", "Dad, look: stars!", "The Network is designed to help."):
+        assert guards.reject_reason(line, "Theo", []) == "", line
     assert guards.reject_reason("Okay okay okay, my band is green!", "Lyra", ["Bed now, please."]) == ""
     assert guards.reject_reason("Hi! I'm Lyra, and this is my band.", "Lyra", []) == ""
 
@@ -124,3 +130,10 @@ def test_repetition_is_regenerated(story) -> None:  # type: ignore[no-untyped-de
     sc.direct("force", "lyra")
     second = next(e for e in sc.step() if isinstance(e, Turn))
     assert second.text == "Something new entirely, Mum." and "rejected:near-duplicate" in second.flags
+
+
+def test_a_dangling_label_is_dropped_after_a_full_sentence() -> None:
+    text, flags = clean("The Amber Report is a draft. It says:")
+    assert text == "The Amber Report is a draft." and "cut:dangling" in flags
+    text, flags = clean("Here is the plan: we stay together.")
+    assert text == "Here is the plan: we stay together." and "cut:dangling" not in flags
