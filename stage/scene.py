@@ -304,7 +304,7 @@ class Scene:
     def _context(self, speaker: str) -> TurnContext:
         st = self.state
         persona = apply_edits(self.story.personas[speaker], st.persona_edits.get(speaker, {}))
-        recent, earlier = history(self.transcript.events, self.names, self.story.plot, st.beat, speaker)
+        recent, earlier, here = history(self.transcript.events, self.names, self.story.plot, st.beat, speaker)
         goal = st.beat.goals.get(speaker, "")
         said = [e.text for e in recent if isinstance(e, Turn | UserLine)][-2:]
         query = " ".join([st.beat.title, goal, *said])
@@ -327,6 +327,7 @@ class Scene:
             earlier=earlier,
             whispers=tuple(st.whispers.get(speaker, ())),
             cue=cue,
+            here=here,
         )
 
     def _visitors_in_beat(self) -> list[str]:

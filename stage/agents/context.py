@@ -24,9 +24,10 @@ class TurnContext:
     people: tuple[tuple[str, str], ...]  # (id, display name) of everyone else here, visitors as ("", name)
     lore: tuple[LoreHit, ...]
     recent: tuple[Event, ...]
-    earlier: str
+    earlier: str  # the gist of the last earlier beat the speaker was in: the same all through this beat
     whispers: tuple[str, ...]
     cue: str
+    here: str = ""  # one-sentence gists of this beat's lines older than the window: changes every turn
 
 
 def _lines(text: str) -> tuple[str, ...]:
@@ -93,11 +94,13 @@ def line_of(event: Event, names: Mapping[str, str]) -> str:
 
 def history(
     events: Sequence[Event], names: Mapping[str, str], plot: Plot, beat: Beat, speaker: str
-) -> tuple[tuple[Event, ...], str]:
-    """Recent events verbatim plus a bounded gist of what came before: the prompt stays flat as scenes grow.
+) -> tuple[tuple[Event, ...], str, str]:
+    """Recent events verbatim plus bounded gists of what came before: the prompt stays flat as scenes grow.
 
-    The gist recalls the last earlier beat the speaker was *in*: a summary of a scene they missed would hand
-    them facts they cannot know."""
+    Returns (recent, earlier, here). ``earlier`` recalls the last earlier beat the speaker was *in* (a summary
+    of a scene they missed would hand them facts they cannot know); ``here`` gists this beat's lines that
+    left the window. They are two strings because they sit in different places of the prompt (see
+    character_scene.j2): the first is stable for the beat, the second changes every turn."""
     spoken = [e for e in events if isinstance(e, Turn | UserLine | Narration)]
     since_beat = max(
         (
@@ -109,17 +112,16 @@ def history(
     )
     recent = spoken[max(since_beat, len(spoken) - WINDOW) :]
     older = spoken[: len(spoken) - len(recent)]
-    gist_parts = []
     earlier_beats = [b for b in plot.beats if b.position < beat.position and speaker in b.present][-1:]
-    if earlier_beats:
-        gist_parts.append(sentences(earlier_beats[0].summary, 2))
+    earlier = sentences(earlier_beats[0].summary, 2) if earlier_beats else ""
     in_beat = [e for e in older if isinstance(e, Turn) and e.beat == beat.id][-EARLIER_TURNS:]
+    here = ""
     if in_beat:
         said = "; ".join(
             f'{names.get(t.speaker, t.speaker)} said "{_first_sentence(t.text)}"' for t in in_beat
         )
-        gist_parts.append(f"Here, {said}.")
-    return tuple(recent), " ".join(gist_parts)
+        here = f"Here, {said}."
+    return tuple(recent), earlier, here
 
 
 def lore_lines(hits: Sequence[LoreHit]) -> list[str]:
@@ -149,6 +151,7 @@ def build_messages(ctx: TurnContext, names: Mapping[str, str]) -> list[Message]:
         goal=ctx.beat.goals.get(p.id, "stay true to yourself and respond to what is happening"),
         lore=lore_lines(ctx.lore),
         earlier=ctx.earlier,
+        here=ctx.here,
         whispers=ctx.whispers,
         lines=[line for line in lines if line],
         speaker=speaker,

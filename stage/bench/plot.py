@@ -191,9 +191,9 @@ def _profile(ax: Any, r: dict[str, Any]) -> None:
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlabel("ms per turn, cumulative (log scale)")
     ax.set_title(
-        f"A turn under cProfile ({p.get('turns')} turns): {waiting / 1000:.1f} s waiting on llama.cpp,\n"
-        f"{p.get('stage_cpu_ms_per_turn', 0):,.0f} ms stage CPU; the stage's parts:",
-        loc="left",
+        f"A turn under cProfile ({p.get('turns')} turns):\n{waiting / 1000:.1f} s waiting on llama.cpp, "
+        f"{p.get('stage_cpu_ms_per_turn', 0):,.0f} ms stage CPU",
+        loc="right",
         fontsize=10,
         fontweight="bold",
     )

@@ -182,22 +182,28 @@ class LocalServer:
 
 
 class _VocabTokenizer:
-    """The model's tokenizer alone (``vocab_only``: no weights, a few MB), loaded once per process in the
-    background when a server starts, so counting a prompt's tokens needs no request to the server."""
+    """The model's tokenizer alone (a ``vocab_only`` load: no weights, no context, a few MB), loaded once per
+    process in the background when a server starts, so counting a prompt's tokens needs no server request."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._llama: Any = None
+        self._vocab: Any = None
         self._failed = False
 
     def load(self) -> None:
         with self._lock:
-            if self._llama is not None or self._failed:
+            if self._vocab is not None or self._failed:
                 return
             try:
+                logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # its load log, not ours
                 import llama_cpp
 
-                self._llama = llama_cpp.Llama(str(model_path()), vocab_only=True, verbose=False)
+                params = llama_cpp.llama_model_default_params()
+                params.vocab_only = True
+                model = llama_cpp.llama_model_load_from_file(str(model_path()).encode(), params)
+                if not model:
+                    raise RuntimeError("llama_model_load_from_file returned nothing")
+                self._vocab = (model, llama_cpp.llama_model_get_vocab(model))  # the model owns the vocab
             except Exception as exc:  # the server's own count still works
                 self._failed = True
                 log.info("in-process tokenizer unavailable (%s); counting tokens through the server", exc)
@@ -205,9 +211,14 @@ class _VocabTokenizer:
     def count(self, text: str) -> int | None:
         self.load()
         with self._lock:
-            if self._llama is None:
+            if self._vocab is None:
                 return None
-            return len(self._llama.tokenize(text.encode("utf-8"), special=True))  # as the server counts
+            import llama_cpp
+
+            data = text.encode("utf-8")
+            # with no room for tokens llama_tokenize returns minus the count; BOS and special tokens as the
+            # server's /extras/tokenize/count counts them
+            return abs(int(llama_cpp.llama_tokenize(self._vocab[1], data, len(data), None, 0, True, True)))
 
 
 _TOKENIZER = _VocabTokenizer()
