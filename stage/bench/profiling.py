@@ -16,7 +16,7 @@ from stage.scene import Scene
 # (label, file suffix, function name): cumulative time of each, summed over matches
 PARTS: tuple[tuple[str, str, str], ...] = (
     ("model call through the seam", "stage/llm/openai_compat.py", "generate"),
-    ("token counting request (after streaming)", "stage/llm/local.py", "count_tokens"),
+    ("token counting (after streaming)", "stage/llm/local.py", "count_tokens"),
     ("server health check (ensure)", "stage/llm/local.py", "ensure"),
     ("context: history, retrieval, people", "stage/scene.py", "_context"),
     ("retrieval (lore store search)", "stage/lore/store.py", "search"),
