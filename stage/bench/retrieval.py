@@ -18,15 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from stage.lore.lexical import query_terms
-from stage.lore.store import LEXICAL_WEIGHT, LoreStore
+from stage.lore.lexical import bm25_scores, contains_filter, query_terms
+from stage.lore.store import LEXICAL_WEIGHT, LoreStore, chunk_from_record, scope_filter
 from stage.scene import LORE_K
 from stage.settings import load_settings
-from stage.types import EVERYONE, LoreSection, Story
+from stage.types import EVERYONE, LoreHit, LoreSection, Story
 
 from .stats import summary
 
 TAGS = ("place", "person", "history", "rule", "event", "object", "secret")
+LEXICAL_LIMIT = 200  # most chunks the baseline fetches for word matching per query
 CHROMA_QUERIES = 40  # the baseline (Chroma's own filters) is slow at 10k: fewer of those
 WORDS_PER_SECTION = (35, 60)  # shorter than real chunks (120-180 words) so 10k index in minutes, not an hour
 
@@ -87,6 +88,56 @@ def _timed(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def chroma_filters_search(store: LoreStore, query: str, who: str, beat: int, k: int) -> list[LoreHit]:
+    """The baseline: the same hybrid search asked of Chroma itself, as the stage searched before it kept a
+    snapshot: a ``where``-filtered vector query plus a ``where_document`` ``$contains`` fetch (capped at
+    ``LEXICAL_LIMIT``) scored with ``lexical.bm25_scores``. Reaches into the store on purpose."""
+    where = scope_filter(who, beat)
+    total = store.count()
+    if total == 0 or not query.strip():
+        return []
+    vector = np.asarray(store.embedding([query])[0], dtype=np.float32)
+    collection = store._collection
+    got = collection.query(
+        query_embeddings=[vector],
+        n_results=min(total, max(3 * k, 12)),
+        where=where,
+        include=["documents", "metadatas", "distances"],
+    )
+    docs: dict[str, tuple[str, Any]] = {}
+    similarity: dict[str, float] = {}
+    for i, doc, meta, dist in zip(
+        got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True
+    ):
+        docs[i], similarity[i] = (doc, meta), 1.0 - float(dist)
+    terms = query_terms(query)
+    contains = contains_filter(terms)
+    lexical: dict[str, float] = {}
+    if contains is not None:
+        scoped = len(collection.get(where=where, include=[])["ids"])
+        found = collection.get(
+            where=where,
+            where_document=contains,
+            include=["documents", "metadatas", "embeddings"],
+            limit=LEXICAL_LIMIT,
+        )
+        texts: dict[str, str] = {}
+        for i, doc, meta, emb in zip(
+            found["ids"], found["documents"], found["metadatas"], found["embeddings"], strict=True
+        ):
+            texts[i] = doc
+            if i not in docs:
+                docs[i] = (doc, meta)
+                similarity[i] = float(np.dot(vector, np.asarray(emb, dtype=np.float32)))
+        lexical = bm25_scores(terms, texts, scoped)
+    hits = []
+    for i, (doc, meta) in docs.items():
+        score = (1 - LEXICAL_WEIGHT) * max(0.0, similarity[i]) + LEXICAL_WEIGHT * lexical.get(i, 0.0)
+        hits.append(LoreHit(chunk_from_record(doc, meta), round(min(1.0, score), 6)))
+    hits.sort(key=lambda h: (-h.score, h.chunk.id))
+    return hits[:k]
+
+
 def _rank_ms(store: LoreStore, query: str, who: str, beat: int) -> float:
     """The snapshot's ranking alone (scope mask, cosine, BM25, top-k), the query embedding taken out."""
     snap = store.snapshot()
@@ -129,12 +180,12 @@ def measure(
             embed = [_timed(partial(store.embedding, [q])) for q, _w, _b in fresh]
             rank = [_rank_ms(store, q, w, b) for q, w, b in qs]
             baseline = [
-                _timed(partial(store.search_with_chroma_filters, q, w, b, LORE_K))
+                _timed(partial(chroma_filters_search, store, q, w, b, LORE_K))
                 for q, w, b in qs[:CHROMA_QUERIES]
             ]
             agree = sum(
                 {h.chunk.id for h in store.search(q, w, b, LORE_K)}
-                == {h.chunk.id for h in store.search_with_chroma_filters(q, w, b, LORE_K)}
+                == {h.chunk.id for h in chroma_filters_search(store, q, w, b, LORE_K)}
                 for q, w, b in qs[:CHROMA_QUERIES]
             )
             in_scope = [len(store.snapshot().ids_in_scope(w, b)) for _q, w, b in qs[:20]]

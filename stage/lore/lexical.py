@@ -1,8 +1,9 @@
 """Exact-word matching for the hybrid search: what small embedding models miss (names, rare words).
 
-Query words are reduced to rough stems; Chroma fetches the in-scope chunks containing any of them
-(``where_document`` ``$contains``); those are scored here with BM25, its document frequencies taken from the
-scoped set, and scaled so a chunk matching every query word as rarely as possible would score 1.
+Query words are reduced to rough stems. The stage's search scores them with BM25 over the snapshot's inverted
+index (``snapshot.Snapshot.lexical``); ``contains_filter`` and ``bm25_scores`` are the same scoring for chunks
+fetched from Chroma (``where_document`` ``$contains``), which ``stage bench`` uses as its baseline. Both scale
+so a chunk matching every query word as rarely as possible would score 1.
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ from stage.errors import ConfigError, DataError, StageError, StoreError
 from stage.lore.chunk import chunk_sections, embedding_prefix, embedding_text, text_of_document
 from stage.lore.embed import NAME as EMBEDDING_NAME
 from stage.lore.embed import MiniLMEmbedding, embedding_function
-from stage.lore.lexical import bm25_scores, contains_filter, query_terms
+from stage.lore.lexical import query_terms
 from stage.lore.progress import batches_with_progress
-from stage.lore.snapshot import Snapshot
+from stage.lore.snapshot import VIS_PREFIX, Snapshot
 from stage.settings import Settings
 from stage.types import EVERYONE, LoreChunk, LoreHit, LoreSection
 
@@ -40,9 +40,7 @@ log = logging.getLogger(__name__)
 COLLECTION = "lore"
 FORMAT = 1  # bump when the stored layout changes: stores in another format are rebuilt
 BATCH = 16  # chunks per write (and per progress step)
-VIS_PREFIX = "vis_"
 LEXICAL_WEIGHT = 0.35  # share of the score from exact word matches (BM25), the rest is cosine similarity
-LEXICAL_LIMIT = 200  # most chunks fetched for word matching per query (the Chroma-side search)
 FRESHNESS_S = 1.0  # how often a search checks whether another process changed the collection
 
 
@@ -326,70 +324,3 @@ class LoreStore:
             LoreHit(chunk_from_record(snap.documents[r.index], snap.metadatas[r.index]), r.score)
             for r in ranked
         ]
-
-    def search_with_chroma_filters(
-        self, query: str, as_character: str, beat_position: int, k: int = 4
-    ) -> list[LoreHit]:
-        """The same hybrid search asked of Chroma itself: a ``where``-filtered vector query plus a
-        ``where_document`` ``$contains`` fetch for the words. The reference ``stage bench`` compares against
-        (0.3-0.5 s at 10k chunks on two cores, against milliseconds for ``search``)."""
-        if k < 1:
-            raise ConfigError(f"k: expected a positive number of results, got {k}")
-        if not query.strip():
-            return []
-        where = scope_filter(as_character, beat_position)
-        total = self.count()
-        if total == 0:
-            return []
-        vector = np.asarray(self.embedding([query])[0], dtype=np.float32)
-        docs: dict[str, tuple[str, Mapping[str, Any]]] = {}
-        similarity: dict[str, float] = {}
-        with self._guard("query"):
-            got = self._collection.query(
-                query_embeddings=[vector],
-                n_results=min(total, max(3 * k, 12)),
-                where=where,
-                include=["documents", "metadatas", "distances"],
-            )
-        for i, doc, meta, dist in zip(
-            got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True
-        ):
-            docs[i], similarity[i] = (doc, meta), 1.0 - float(dist)
-        lexical = self._lexical(query, where, vector, docs, similarity)
-        hits = []
-        for i, (doc, meta) in docs.items():
-            score = (1 - LEXICAL_WEIGHT) * max(0.0, similarity[i]) + LEXICAL_WEIGHT * lexical.get(i, 0.0)
-            hits.append(LoreHit(chunk_from_record(doc, meta), round(min(1.0, score), 6)))
-        hits.sort(key=lambda h: (-h.score, h.chunk.id))
-        return hits[:k]
-
-    def _lexical(
-        self,
-        query: str,
-        where: dict[str, Any],
-        vector: np.ndarray[Any, np.dtype[np.float32]],
-        docs: dict[str, tuple[str, Mapping[str, Any]]],
-        similarity: dict[str, float],
-    ) -> dict[str, float]:
-        """BM25 scores of the in-scope chunks containing query words; adds them to ``docs``/``similarity``."""
-        terms = query_terms(query)
-        contains = contains_filter(terms)
-        if contains is None:
-            return {}
-        with self._guard("query"):
-            scoped = len(self._collection.get(where=where, include=[])["ids"])
-            found = self._collection.get(
-                where=where,
-                where_document=contains,
-                include=["documents", "metadatas", "embeddings"],
-                limit=LEXICAL_LIMIT,
-            )
-        texts: dict[str, str] = {}
-        for i, doc, meta, emb in zip(
-            found["ids"], found["documents"], found["metadatas"], found["embeddings"], strict=True
-        ):
-            texts[i] = doc
-            if i not in docs:
-                docs[i] = (doc, meta)
-                similarity[i] = float(np.dot(vector, np.asarray(emb, dtype=np.float32)))
-        return bm25_scores(terms, texts, scoped)
