@@ -1,14 +1,17 @@
-"""Settings from defaults < config file < ``STAGE_*`` environment < command-line flags."""
+"""Settings from defaults < config file < ``STAGE_*`` environment < command-line flags (pydantic-settings)."""
 
 from __future__ import annotations
 
 import os
 import tomllib
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stage.errors import ConfigError
 
@@ -16,11 +19,15 @@ ROOT = Path(__file__).resolve().parent.parent  # the checkout: characters/, lore
 Backend = Literal["local", "openai", "scripted"]
 BACKENDS: tuple[str, ...] = ("local", "openai", "scripted")
 
+# The layers under the flags, set only while load_settings builds one: a plain Settings(...) elsewhere
+# (tests, model_copy, the judge) must stay a pure value that never reads os.environ or stage.toml.
+_LAYERS: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar("stage_settings_layers", default=())
 
-class Settings(BaseModel):
+
+class Settings(BaseSettings):
     """Everything a command may be told. Field names map to ``STAGE_<NAME>`` variables and ``--name`` flags."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
 
     backend: Backend = "local"
     base_url: str = ""  # openai backend: the OpenAI-compatible endpoint (empty = api.openai.com)
@@ -42,11 +49,51 @@ class Settings(BaseModel):
     n_threads: int = Field(default=2, ge=1)
     n_ctx: int = Field(default=4096, ge=512)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, *_LAYERS.get())
+
     def effective_api_key(self) -> str:
         return self.api_key or os.environ.get("OPENAI_API_KEY", "")
 
 
 FIELDS = tuple(Settings.model_fields)
+
+
+class _Env(EnvSettingsSource):
+    """``STAGE_<NAME>`` variables from the mapping load_settings was given (tests pass dicts, not os.environ)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.given = env  # before super().__init__, which calls _load_env_vars
+        super().__init__(Settings, env_prefix="STAGE_", case_sensitive=False)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # Only the exact upper-case names count (the base class would take any case), and an empty value
+        # means "not given" so that `STAGE_PORT= stage serve` falls through to the layer below.
+        names = {f"STAGE_{name.upper()}" for name in FIELDS}
+        return {key.lower(): value for key, value in self.given.items() if key in names and value != ""}
+
+
+class _ConfigFile(PydanticBaseSettingsSource):
+    """A TOML file; unknown keys are passed on so that ``extra="forbid"`` reports them."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(Settings)
+        self.path = path
+        self.data = {key.replace("-", "_"): value for key, value in _read_config(path).items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
 
 
 def config_path(env: Mapping[str, str]) -> Path | None:
@@ -77,31 +124,31 @@ def load_settings(
 ) -> Settings:
     """Merge the layers; flags whose value is ``None`` are treated as not given."""
     env = os.environ if env is None else env
-    merged: dict[str, Any] = {}
-    origin: dict[str, str] = {}
+    given = {name: value for name, value in (flags or {}).items() if value is not None}
     path = config_path(env)
-    if path is not None:
-        for key, value in _read_config(path).items():
-            merged[key.replace("-", "_")] = value
-            origin[key] = str(path)
-    for name in FIELDS:
-        value = env.get(f"STAGE_{name.upper()}")
-        if value is not None and value != "":
-            merged[name] = value
-            origin[name] = f"STAGE_{name.upper()}"
-    for name, value in (flags or {}).items():
-        if value is not None:
-            merged[name] = value
-            origin[name] = f"--{name.replace('_', '-')}"
+    env_layer = _Env(env)
+    file_layer = _ConfigFile(path) if path is not None else None
+    token = _LAYERS.set((env_layer,) if file_layer is None else (env_layer, file_layer))
     try:
-        return Settings(**merged)
+        return Settings(**given)
     except ValidationError as exc:
+        # pydantic-settings merges the layers before validating, so name the top layer holding each key
+        env_data = env_layer()
+
+        def where(key: str) -> str:
+            if key in given:
+                return f"--{key.replace('_', '-')}"
+            if key in env_data:
+                return f"STAGE_{key.upper()}"
+            return str(path) if file_layer is not None and key in file_layer.data else "settings"
+
         problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "settings"
-            where = origin.get(field, "settings")
             if err["type"] == "extra_forbidden":
-                problems.append(f"{where}: unknown setting {field!r}; known: {', '.join(FIELDS)}")
+                problems.append(f"{where(field)}: unknown setting {field!r}; known: {', '.join(FIELDS)}")
             else:
-                problems.append(f"{where}: {field}: {err['msg']} (got {err.get('input')!r})")
+                problems.append(f"{where(field)}: {field}: {err['msg']} (got {err.get('input')!r})")
         raise ConfigError("; ".join(problems)) from exc
+    finally:
+        _LAYERS.reset(token)
