@@ -12,20 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from stage import runtime
+from stage.describe import DIRECTOR, describe
 from stage.errors import ConfigError
 from stage.settings import Settings
-from stage.transcript import (
-    BeatChange,
-    ErrorEvent,
-    Event,
-    Narration,
-    SafetyEvent,
-    SceneEnd,
-    Transcript,
-    Turn,
-    UserLine,
-    read_events,
-)
+from stage.transcript import Event, Transcript, Turn, read_events
 from stage.types import Story
 
 FlagAdder = Callable[[argparse.ArgumentParser], None]
@@ -82,33 +72,40 @@ def add_play_commands(
 
 
 class Printer:
-    """Live terminal output: coloured speaker names, beat headers."""
+    """Live terminal output: coloured speaker names, beat headers. What each event says, and who said it,
+    come from ``stage.describe``; this adds only the terminal's dress (colours, rules)."""
 
     def __init__(self, story: Story, console: Console | None = None) -> None:
         self.story = story
+        self.names = {cid: p.name for cid, p in story.personas.items()}
         self.console = console or Console(highlight=False)
 
     def __call__(self, e: Event) -> None:
+        line = describe(e, self.names)
+        if line is None or line.quiet:
+            return
         c = self.console
-        if isinstance(e, BeatChange):
-            c.rule(f"[bold]Beat {e.position}: {escape(e.title)}[/] — {escape(e.location)}")
-            if e.reason:
-                c.print(f"[dim]director: {escape(e.reason)}[/]")
-        elif isinstance(e, Narration):
-            c.print(f"[italic]{escape(e.text)}[/]")
-        elif isinstance(e, Turn):
-            p = self.story.personas.get(e.speaker)
-            color, name = (p.color, p.name) if p else ("white", e.speaker)
-            c.print(f"[bold {color}]{escape(name)}:[/] {escape(e.text)}")
-        elif isinstance(e, UserLine):
-            who = e.as_character or e.name
-            c.print(f"[bold]{escape(who)} (person):[/] {escape(e.text)}")
-        elif isinstance(e, ErrorEvent):
-            c.print(f"[red]error: {escape(e.message)}[/]")
-        elif isinstance(e, SafetyEvent):
-            c.print(f"[yellow]content policy: {e.direction} refused ({e.category})[/]")
-        elif isinstance(e, SceneEnd):
-            c.rule(f"[bold]The end[/] — {escape(e.reason)}")
+        label, text = escape(line.label), escape(line.text)
+        detail = f" ({escape(line.detail)})" if line.detail else ""
+        match line.kind:
+            case "scene":
+                c.print(f"[dim]“{text}” · {escape(line.detail)}[/]")
+            case "beat":
+                c.rule(f"[bold]{text}[/] — {escape(line.detail)}")
+                if line.reason:
+                    c.print(f"[dim]{DIRECTOR}: {escape(line.reason)}[/]")
+            case "narration":
+                c.print(f"[dim]{label}:[/] [italic]{text}[/]")
+            case "turn" | "user":
+                p = self.story.personas.get(line.speaker.id) if line.speaker is not None else None
+                style = f"bold {p.color}" if p is not None else "bold"
+                c.print(f"[{style}]{label}:[/] {text}")
+            case "end":
+                c.rule(f"[bold]{text}[/] — {escape(line.reason)}")
+            case "error":
+                c.print(f"[red]{label}: {text}{detail}[/]")
+            case _:  # a writer's direction, a content-policy notice
+                c.print(f"[yellow]{label}: {text}{detail}[/]")
 
 
 def run_play(args: argparse.Namespace, settings: Settings) -> int:

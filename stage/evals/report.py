@@ -9,20 +9,10 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from stage.describe import describe
 from stage.evals import plots
 from stage.evals.metrics import METRICS
-from stage.transcript import (
-    BeatChange,
-    Direction,
-    ErrorEvent,
-    Event,
-    Narration,
-    SafetyEvent,
-    SceneEnd,
-    Turn,
-    UserLine,
-    read_events,
-)
+from stage.transcript import ErrorEvent, Event, Turn, read_events
 from stage.types import Story
 
 TABLE = (
@@ -94,23 +84,18 @@ def fmt(value: Any) -> str:
 def _row(
     e: Event, names: dict[str, str], colors: dict[str, str], turns: dict[int, dict[str, Any]]
 ) -> dict[str, Any]:
+    """One transcript line of the report; what it says and who said it come from ``stage.describe``."""
     row: dict[str, Any] = {"kind": e.kind, "seq": e.seq, "beat": e.beat, "who": "", "text": "", "note": ""}
     row.update(title="", meta="", flags=[], level="", judge={}, color="")
-    if isinstance(e, BeatChange):
-        row.update(title=f"Beat {e.position}: {e.title}", text=e.location, note=e.reason)
-    elif isinstance(e, Narration):
-        row.update(who=f"narrator ({e.source})", text=e.text)
-    elif isinstance(e, UserLine):
-        who = (
-            f"{names.get(e.as_character, e.as_character)} (played by a person)"
-            if e.as_character
-            else f"{e.name} (visitor)"
-        )
-        row.update(who=who, text=e.text, note=e.notice)
-    elif isinstance(e, Direction):
-        target = names.get(e.target, e.target)
-        row.update(who="writer", text=f"{e.action} {target}".strip() + (f": {e.text}" if e.text else ""))
-    elif isinstance(e, Turn):
+    line = describe(e, names)
+    if line is None:
+        return row
+    row.update(who=line.label, text=line.text, note=line.reason or line.detail)
+    if line.kind == "beat":  # a heading: the beat, where it is, the director's reason
+        row.update(who="", title=line.text, text=line.detail, note=line.reason)
+    elif line.kind == "end":
+        row.update(who="", title=line.text, text=line.reason, note="")
+    if isinstance(e, Turn):
         rec = turns.get(e.seq, {})
         flags = [f for f in rec.get("flags", []) if f["kind"] != "voice"]
         meta = [f"{e.latency_ms:.0f} ms", f"{e.prompt_tokens}+{e.completion_tokens} tokens"]
@@ -120,10 +105,7 @@ def _row(
         if e.flags:
             meta.append("guards: " + ", ".join(e.flags))
         row.update(
-            who=names.get(e.speaker, e.speaker),
             color=colors.get(e.speaker, "#444"),
-            text=e.text,
-            note=e.reason,
             meta=" · ".join(meta),
             flags=flags,
             level="error"
@@ -131,12 +113,6 @@ def _row(
             else ("warn" if any(f["kind"] in NOTES for f in flags) else ""),
             judge=rec.get("judge", {}),
         )
-    elif isinstance(e, SafetyEvent):
-        row.update(who="content policy", text=f"{e.direction} refused ({e.category})")
-    elif isinstance(e, ErrorEvent):
-        row.update(who="error", text=e.message, note=e.where)
-    elif isinstance(e, SceneEnd):
-        row.update(title="The end", text=e.reason)
     return row
 
 

@@ -8,14 +8,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from stage.describe import DIRECTOR, describe
 from stage.errors import DataError
 from stage.transcript import (
+    Action,
     BeatChange,
     Direction,
-    ErrorEvent,
     Event,
     Narration,
-    SafetyEvent,
     SceneEnd,
     SceneStart,
     Turn,
@@ -39,44 +39,38 @@ def md_text(text: str) -> str:
 
 
 def markdown(story: Story, events: Sequence[Event]) -> str:
-    """The scene as a script a person can read."""
-
-    def name(cid: str) -> str:
-        p = story.personas.get(cid)
-        return p.name if p is not None else cid
-
+    """The scene as a script a person can read (what each event says comes from ``stage.describe``)."""
+    names = {cid: p.name for cid, p in story.personas.items()}
     out: list[str] = []
     for e in events:
+        line = describe(e, names)
+        if line is None or line.quiet:
+            continue
         if isinstance(e, SceneStart):
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.ts)) if e.ts else ""
-            out.append(f"# {md_text(e.title)}\n")
-            out.append(f"*{when} · backend {e.backend or '?'} · model {md_text(e.model)} · seed {e.seed}*\n")
+            out.append(f"# {md_text(line.text)}\n")
+            out.append(f"*{when} · backend {md_text(e.backend or '?')} · {md_text(line.detail)}*\n")
         elif isinstance(e, BeatChange):
-            out.append(f"\n## Beat {e.position} · {md_text(e.title)}\n")
-            out.append(f"*{md_text(e.location)}* — present: {', '.join(name(c) for c in e.present)}\n")
-            if e.reason:
-                out.append(f"> director: {md_text(e.reason)}\n")
+            present = ", ".join(names.get(c, c) for c in e.present) or "nobody"
+            out.append(f"\n## {md_text(line.text)}\n")
+            out.append(f"*{md_text(line.detail)}* — present: {md_text(present)}\n")
+            if line.reason:
+                out.append(f"> {DIRECTOR}: {md_text(line.reason)}\n")
         elif isinstance(e, Narration):
-            label = "Event" if e.source == "writer" else "Narration"
-            out.append(f"*{label}: {md_text(e.text)}*\n")
+            out.append(f"*{md_text(line.label.capitalize())}: {md_text(line.text)}*\n")
         elif isinstance(e, Turn):
-            out.append(f"**{md_text(name(e.speaker))}:** {md_text(e.text)}  ")
+            out.append(f"**{md_text(line.label)}:** {md_text(line.text)}  ")
             detail = f"{e.completion_tokens} tokens, {e.latency_ms / 1000:.1f} s"
             lore = f"; lore: {', '.join(e.lore_ids)}" if e.lore_ids else ""
-            out.append(f"<sub>director: {md_text(e.reason)} ({detail}{md_text(lore)})</sub>\n")
+            out.append(f"<sub>{DIRECTOR}: {md_text(line.reason)} ({detail}{md_text(lore)})</sub>\n")
         elif isinstance(e, UserLine):
-            who = f"{name(e.as_character)} (played by a person)" if e.as_character else f"{e.name} (visitor)"
-            out.append(f"**{md_text(who)}:** {md_text(e.text)}\n")
-        elif isinstance(e, Direction) and e.action != "inject":
-            target = name(e.target) if e.action != "goto" else e.target
-            extra = f": {md_text(e.text)}" if e.text and e.action in ("whisper", "persona") else ""
-            out.append(f"*[writer: {e.action} {md_text(target)}{extra}]*\n")
-        elif isinstance(e, ErrorEvent):
-            out.append(f"*[error in {md_text(e.where)}: {md_text(e.message)}]*\n")
-        elif isinstance(e, SafetyEvent):
-            out.append(f"*[content policy: {e.direction} refused ({md_text(e.category)})]*\n")
+            note = f"  \n<sub>note: {md_text(line.detail)}</sub>" if line.detail else ""
+            out.append(f"**{md_text(line.label)}:** {md_text(line.text)}{note}\n")
         elif isinstance(e, SceneEnd):
-            out.append(f"\n**The end** — {md_text(e.reason)}\n")
+            out.append(f"\n**{md_text(line.text)}** — {md_text(line.reason)}\n")
+        else:  # a direction, an error, a safety notice
+            detail = f" ({md_text(line.detail)})" if line.detail else ""
+            out.append(f"*[{md_text(line.label)}: {md_text(line.text)}{detail}]*\n")
     return "\n".join(out)
 
 
@@ -114,7 +108,7 @@ def load_transcript(path: Path, story: Story) -> tuple[list[Event], list[str]]:
             people.add(e.speaker)
         elif isinstance(e, UserLine) and e.as_character:
             people.add(e.as_character)
-        elif isinstance(e, Direction) and e.action not in ("goto", "inject") and e.target:
+        elif isinstance(e, Direction) and e.action not in (Action.GOTO, Action.INJECT) and e.target:
             people.add(e.target)
     unknown_people = sorted(people - set(story.personas))
     wrong = []
