@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_lazy("stage.ui.app", "run_serve"))
 
     for module, adder in (
-        ("stage.lore.cli", "add_lore_commands"),
+        ("stage.lore_cli", "add_lore_commands"),
         ("stage.play", "add_play_commands"),
         ("stage.evals.cli", "add_eval_commands"),
         ("stage.bench.cli", "add_bench_commands"),

@@ -42,9 +42,3 @@ class StoreError(StageError):
     """The lore store (ChromaDB) cannot be opened, written or queried."""
 
     exit_code = 2
-
-
-class SafetyRefusal(StageError):
-    """Text was refused by the content policy; the message says why, for a person."""
-
-    exit_code = 2

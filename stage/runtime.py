@@ -11,7 +11,7 @@ from stage.llm import make_model, params_from
 from stage.llm.base import ChatModel, GenParams
 from stage.settings import Settings
 from stage.story import Sources, load_story
-from stage.types import LoreHit, Story
+from stage.types import Story
 
 log = logging.getLogger(__name__)
 
@@ -20,27 +20,16 @@ def story(settings: Settings) -> Story:
     return load_story(Sources.from_settings(settings))
 
 
-class StoreRetriever:
-    """The Chroma lore store behind the agents' ``Retriever`` interface."""
-
-    def __init__(self, store: object) -> None:
-        self.store = store
-
-    def search(self, query: str, as_character: str, beat: int, k: int = 3) -> list[LoreHit]:
-        hits: list[LoreHit] = self.store.search(query, as_character, beat, k)  # type: ignore[attr-defined]
-        return hits
-
-
 def retriever(settings: Settings, st: Story, progress: bool = False) -> Retriever:
     """The Chroma store, indexed on first use (or when the lore changed)."""
     from stage.lore.store import LoreStore
 
-    store = LoreStore(settings)
+    store = LoreStore(home=settings.home, chroma_url=settings.chroma_url)
     if store.is_stale(st.lore):
-        log.info("indexing the lore into %s", settings.home)
+        log.info("indexing the lore into %s", store.location)
         store.index(st.lore, progress=progress)
     store.snapshot()  # load the in-memory view now, not in the first turn
-    return StoreRetriever(store)
+    return store
 
 
 def keyword_retriever(st: Story) -> Retriever:

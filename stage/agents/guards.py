@@ -10,11 +10,15 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from stage.prompts import FOLDER as PROMPTS_FOLDER
+from stage.text import words
 
 MAX_WORDS = 60
 MAX_SENTENCES = 3
+# names that are not characters: a reply must not start a line for them either ("User: ...", "Narrator: ...")
+ROLE_WORDS = ("Visitor", "Narrator", "User", "Assistant", "You", "System")
 
 OFF_ROLE = re.compile(
     r"\b(as an ai|an ai (language )?model|language model|ai assistant|i am an assistant|i'm an assistant|"
@@ -29,6 +33,9 @@ SPECIAL_TOKENS = re.compile(r"<\|[^|>]{0,40}\|>|</?s>|\[/?INST\]", re.IGNORECASE
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class GuardLog:
     """What the guards did to one reply and what each cost."""
@@ -36,7 +43,7 @@ class GuardLog:
     flags: list[str] = field(default_factory=list)
     ms: dict[str, float] = field(default_factory=dict)
 
-    def timed(self, name: str, fn: Callable[[], str]) -> str:
+    def timed(self, name: str, fn: Callable[[], T]) -> T:
         start = time.perf_counter()
         try:
             return fn()
@@ -119,10 +126,10 @@ def limit_length(
 
 
 def _shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
-    words = re.findall(r"[a-z']+", text.lower())
-    if len(words) < n:
-        return {tuple(words)} if words else set()
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+    ws = words(text)
+    if len(ws) < n:
+        return {tuple(ws)} if ws else set()
+    return {tuple(ws[i : i + n]) for i in range(len(ws) - n + 1)}
 
 
 def similarity(a: str, b: str) -> float:

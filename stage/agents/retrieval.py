@@ -6,66 +6,11 @@ runs where no index exists yet. Both enforce scope before ranking, so a hit is n
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Protocol
 
+from stage.text import content_words
 from stage.types import LoreChunk, LoreHit, LoreSection
-
-_WORD = re.compile(r"[a-z][a-z'-]+")
-_STOP = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "and",
-        "or",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "it",
-        "its",
-        "this",
-        "that",
-        "with",
-        "for",
-        "as",
-        "by",
-        "from",
-        "her",
-        "his",
-        "their",
-        "she",
-        "he",
-        "they",
-        "you",
-        "i",
-        "we",
-        "me",
-        "my",
-        "your",
-        "our",
-        "what",
-        "who",
-        "how",
-        "why",
-        "when",
-        "where",
-        "do",
-        "does",
-        "did",
-        "not",
-        "no",
-        "yes",
-    ]
-)
 
 
 class Retriever(Protocol):
@@ -86,21 +31,17 @@ def chunk_of(section: LoreSection) -> LoreChunk:
     )
 
 
-def content_terms(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
-
-
 class KeywordRetriever:
     """Lexical overlap over the sections in scope (one chunk per section)."""
 
     def __init__(self, sections: Sequence[LoreSection]) -> None:
         self.sections = list(sections)
         self._index = {
-            s.id: content_terms(s.title + " " + s.text + " " + " ".join(s.key_terms)) for s in self.sections
+            s.id: content_words(s.title + " " + s.text + " " + " ".join(s.key_terms)) for s in self.sections
         }
 
     def search(self, query: str, as_character: str, beat: int, k: int = 3) -> list[LoreHit]:
-        q = content_terms(query)
+        q = content_words(query)
         scored = []
         for s in self.sections:
             if not s.visible(as_character, beat):

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from stage.agents import guards
-from stage.agents.guards import SCAFFOLD
-from stage.agents.retrieval import content_terms
+from stage.agents.guards import ROLE_WORDS, SCAFFOLD
 from stage.evals.knowledge import Knowledge
 from stage.evals.voice import VoiceModel
 from stage.evals.walk import Segment, TurnView, walk
 from stage.lore.chunk import chunk_sections
-from stage.scene import ROLE_WORDS
+from stage.text import content_words, words
 from stage.transcript import Event
 from stage.types import Story
 
@@ -119,7 +118,7 @@ class Scorer:
         self.voice = voice
         self.knowledge = Knowledge(story)
         self.names = {cid: p.name for cid, p in story.personas.items()}
-        self.chunk_words = {c.id: content_terms(c.text) for c in chunk_sections(story.lore)}
+        self.chunk_words = {c.id: content_words(c.text) for c in chunk_sections(story.lore)}
 
     def score(self, events: Sequence[Event], prompts: Mapping[int, str] | None = None) -> Scorecard:
         """``prompts`` (turn seq -> prompt text), when recorded, are checked for scope like the turns."""
@@ -203,7 +202,7 @@ class Scorer:
         given: set[str] = set()
         for cid in lore_ids:
             given |= self.chunk_words.get(cid, self.chunk_words.get(cid.split("#")[0], set()))
-        said = content_terms(text)
+        said = content_words(text)
         if not given or not said:
             return None
         return round(len(said & given) / len(said), 4)
@@ -245,15 +244,12 @@ def labels(text: str, others: Sequence[str]) -> list[str]:
     return [shown.get(n, n) for n in sorted(found)]
 
 
-_WORD = re.compile(r"[a-z']+")
-
-
 def distinct(texts: Iterable[str], n: int) -> float | None:
     """Unique n-grams / all n-grams over the texts (n-grams do not cross turns)."""
     grams: list[tuple[str, ...]] = []
     for text in texts:
-        words = _WORD.findall(text.lower())
-        grams += [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+        ws = words(text)
+        grams += [tuple(ws[i : i + n]) for i in range(len(ws) - n + 1)]
     return round(len(set(grams)) / len(grams), 4) if grams else None
 
 

@@ -6,16 +6,14 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stage.errors import DataError
 from stage.evals.checks import Check
 from stage.evals.metrics import Scorecard, TurnScore, outcomes, summarise
+from stage.evals.played import Played
 from stage.transcript import Turn
 from stage.types import Story
-
-if TYPE_CHECKING:
-    from stage.evals.runner import Played
 
 
 def judge_means(scores: dict[int, dict[str, int]], seqs: set[int] | None = None) -> dict[str, float | None]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,13 @@ from stage.errors import ModelError, ModelUnavailable, StageError
 from stage.evals.checks import Check, check_run, check_step
 from stage.evals.judge import Judge, judge_turns
 from stage.evals.metrics import Scorecard, Scorer
+from stage.evals.played import Played
 from stage.evals.recording import Recording
 from stage.evals.results import assemble, suite_record
 from stage.evals.suite import Step, Suite
-from stage.scene import Scene
+from stage.scene import Scene, events_of
 from stage.settings import Settings
-from stage.transcript import Event, Turn
+from stage.transcript import Action, Event, Turn
 from stage.types import Story
 
 log = logging.getLogger(__name__)
@@ -32,22 +32,6 @@ RetrieverFactory = Callable[[Settings, Story], Retriever]
 def work(suite: Suite) -> int:
     """Units of progress a suite takes: one per step plus one per free turn."""
     return len(suite.spec.steps) + suite.free_turns
-
-
-@dataclass
-class Played:
-    """A suite after its run: the transcript, which turns each step produced, and the beat after it."""
-
-    suite: Suite
-    settings: Settings
-    events: list[Event]
-    transcript: Path
-    step_turns: list[list[int]] = field(default_factory=list)  # seqs of character turns per step
-    beat_after: list[str] = field(default_factory=list)
-    prompts: dict[int, str] = field(default_factory=dict)  # turn seq -> the prompt its model call was given
-    error: str = ""  # a step that could not run (the suite stops there)
-    failed_step: int = 0
-    seconds: float = 0.0
 
 
 def suite_settings(suite: Suite, base: Settings, overrides: dict[str, Any]) -> Settings:
@@ -68,20 +52,20 @@ def _do(scene: Scene, step: Step, on_turn: Callable[[list[Event]], None]) -> lis
     if step.turns is not None:
         events: list[Event] = []
         for _ in range(step.turns):
-            got = scene.step()
+            got = events_of(scene.step())
             if not got:
                 break
             events += got
             on_turn(got)
         return events
     if step.whisper is not None:
-        return scene.direct("whisper", step.whisper.to, step.whisper.text)
+        return scene.direct(Action.WHISPER, target=step.whisper.to, text=step.whisper.text)
     if step.goto is not None:
-        return scene.direct("goto", str(step.goto))
+        return scene.direct(Action.GOTO, target=str(step.goto))
     if step.inject is not None:
-        return scene.direct("inject", text=step.inject)
+        return scene.direct(Action.INJECT, text=step.inject)
     action = step.action
-    return scene.direct(action, str(getattr(step, action)))
+    return scene.direct(action, target=str(getattr(step, action)))
 
 
 def play(
@@ -124,9 +108,9 @@ def play(
     try:
         if setup.present is not None:
             for cid in [c for c in scene.state.present if c not in setup.present]:
-                scene.direct("remove", cid)
+                scene.direct(Action.REMOVE, target=cid)
             for cid in [c for c in setup.present if c not in scene.state.present]:
-                scene.direct("add", cid)
+                scene.direct(Action.ADD, target=cid)
         for n, step in enumerate(suite.spec.steps, start=1):
             try:
                 events = _do(scene, step, turned)

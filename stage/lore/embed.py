@@ -169,9 +169,3 @@ def embedding_function() -> MiniLMEmbedding:
         if _INSTANCE is None:
             _INSTANCE = MiniLMEmbedding()
         return _INSTANCE
-
-
-def check_installed() -> None:
-    """Raise ``StoreError`` (naming the fix) if the model files are not installed."""
-    model_file()
-    tokenizer_file()

@@ -1,9 +1,10 @@
 """Exact-word matching for the hybrid search: what small embedding models miss (names, rare words).
 
-Query words are reduced to rough stems. The stage's search scores them with BM25 over the snapshot's inverted
-index (``snapshot.Snapshot.lexical``); ``contains_filter`` and ``bm25_scores`` are the same scoring for chunks
-fetched from Chroma (``where_document`` ``$contains``), which ``stage bench`` uses as its baseline. Both scale
-so a chunk matching every query word as rarely as possible would score 1.
+Query words are reduced to rough stems (``stage.text.search_tokens``). The stage's search scores them with
+BM25 over the snapshot's inverted index (``snapshot.Snapshot.lexical``); ``contains_filter`` and
+``bm25_scores`` are the same scoring for chunks fetched from Chroma (``where_document`` ``$contains``), which
+``stage bench`` uses as its baseline. Both scale so a chunk matching every query word as rarely as possible
+would score 1.
 """
 
 from __future__ import annotations
@@ -14,44 +15,17 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from stage.text import MIN_STEM, search_tokens
+
 K1 = 1.2
 B = 0.75
-MIN_STEM = 3  # shorter stems match too much (and Chroma's substring index wants three characters)
 
-_WORD_RE = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _QUOTED_RE = re.compile(r"[\"“”]([^\"“”]{3,60})[\"“”]")
-_STOP_WORDS = (
-    "a about after all also am an and any are as at be been before being but by can could did do does "
-    "doing for from had has have he her here hers him his how i if in into is it its just me more most my "
-    "no nor not now of on once only or other our out over own she should so some such tell than that the "
-    "their them then there these they this those through to too under until up us very was we were what "
-    "when where which while who whom whose why will with would yes you your"
-)
-STOP = frozenset(_STOP_WORDS.split())
-
-
-def stem(word: str) -> str:
-    """A deliberately light stemmer: plurals, possessives, -ed and -ing ('synced' and 'syncs' -> 'sync')."""
-    w = word.lower().replace("’", "'")
-    if w.endswith("'s"):
-        w = w[:-2]
-    for suffix, repl in (("sses", "ss"), ("ies", "y"), ("ing", ""), ("ed", "")):
-        if w.endswith(suffix) and len(w) - len(suffix) + len(repl) >= MIN_STEM + 1:
-            return w[: -len(suffix)] + repl
-    if re.search(r"(s|x|z|ch|sh)es$", w) and len(w) > MIN_STEM + 2:
-        return w[:-2]
-    if w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > MIN_STEM + 1:
-        return w[:-1]
-    return w
-
-
-def tokens(text: str) -> list[str]:
-    return [stem(w) for w in _WORD_RE.findall(text.lower()) if w not in STOP]
 
 
 def query_terms(query: str) -> list[str]:
     """Distinct stems of the query's content words, then any quoted phrases (matched as exact phrases)."""
-    stems = [t for t in tokens(query) if len(t) >= MIN_STEM and not t.isdigit()]
+    stems = [t for t in search_tokens(query) if len(t) >= MIN_STEM and not t.isdigit()]
     phrases = [f'"{p.strip().lower()}"' for p in _QUOTED_RE.findall(query) if p.strip()]
     return list(dict.fromkeys([*stems, *phrases]))
 
@@ -89,7 +63,7 @@ def bm25_scores(terms: Sequence[str], documents: Mapping[str, str], scoped_total
     """
     if not terms or not documents:
         return {}
-    parsed = {i: (Counter(tokens(d)), d.lower()) for i, d in documents.items()}
+    parsed = {i: (Counter(search_tokens(d)), d.lower()) for i, d in documents.items()}
     lengths = {i: max(1, sum(c.values())) for i, (c, _) in parsed.items()}
     avg = sum(lengths.values()) / len(lengths)
     n = max(scoped_total, len(documents))

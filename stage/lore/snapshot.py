@@ -10,7 +10,8 @@ a snapshot of the collection (ids, documents, metadata, embeddings) and ranks th
   returns an out-of-scope chunk and never comes back empty while something is in scope. A test checks the mask
   against Chroma's own filter for every character and beat;
 * **hybrid score**: cosine similarity (one matrix-vector product) mixed with BM25 over an inverted index of
-  the same light stems ``lexical`` uses, its document frequencies counted within the scope.
+  the same light stems ``lexical`` uses (``stage.text.search_tokens``), its document frequencies counted
+  within the scope.
 
 A snapshot is rebuilt when the collection changes: at once after this process indexes, and within
 ``LoreStore.FRESHNESS_S`` when another process re-indexes a shared Chroma server.
@@ -27,7 +28,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from stage.lore.lexical import K1, B, tokens
+from stage.lore.lexical import K1, B
+from stage.text import search_tokens
 from stage.types import EVERYONE
 
 VIS_PREFIX = "vis_"
@@ -85,7 +87,7 @@ class Snapshot:
             who: np.array([bool(m.get(f"{VIS_PREFIX}{who}", False)) for m in metadatas], dtype=np.bool_)
             for who in flags | {EVERYONE}
         }
-        counts = [Counter(tokens(d)) for d in documents]
+        counts = [Counter(search_tokens(d)) for d in documents]
         lengths = np.array([max(1, sum(c.values())) for c in counts], dtype=np.float32)
         grouped: dict[str, tuple[list[int], list[float]]] = {}
         for i, c in enumerate(counts):
@@ -113,20 +115,20 @@ class Snapshot:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def scope(self, as_character: str, beat_position: int) -> Bools:
-        """Which chunks ``as_character`` may know at ``beat_position``: the rule of ``store.scope_filter``."""
-        key = (as_character, int(beat_position))
+    def scope(self, as_character: str, beat: int) -> Bools:
+        """Which chunks ``as_character`` may know at beat position ``beat``: ``store.scope_filter``'s rule."""
+        key = (as_character, int(beat))
         mask = self._scopes.get(key)
         if mask is None:
             none = np.zeros(len(self.ids), dtype=np.bool_)
             readers = self.readers.get(EVERYONE, none) | self.readers.get(as_character, none)
-            mask = readers & (self.from_beat <= int(beat_position))
+            mask = readers & (self.from_beat <= int(beat))
             mask.setflags(write=False)
             self._scopes[key] = mask  # a dict store is atomic; two threads at worst compute it twice
         return mask
 
-    def ids_in_scope(self, as_character: str, beat_position: int) -> list[str]:
-        mask = self.scope(as_character, beat_position)
+    def ids_in_scope(self, as_character: str, beat: int) -> list[str]:
+        mask = self.scope(as_character, beat)
         return sorted(self.ids[i] for i in np.flatnonzero(mask))
 
     def lexical(self, terms: Sequence[str], mask: Bools) -> Floats:

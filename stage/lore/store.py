@@ -32,7 +32,6 @@ from stage.lore.embed import MiniLMEmbedding, embedding_function
 from stage.lore.lexical import query_terms
 from stage.lore.progress import batches_with_progress
 from stage.lore.snapshot import VIS_PREFIX, Snapshot
-from stage.settings import Settings
 from stage.types import EVERYONE, LoreChunk, LoreHit, LoreSection
 
 log = logging.getLogger(__name__)
@@ -109,26 +108,30 @@ def chunk_from_record(document: str, meta: Mapping[str, Any]) -> LoreChunk:
     )
 
 
-def scope_filter(character: str, beat_position: int) -> dict[str, Any]:
-    """The Chroma ``where`` clause for what ``character`` may know at ``beat_position``."""
+def scope_filter(character: str, beat: int) -> dict[str, Any]:
+    """The Chroma ``where`` clause for what ``character`` may know at beat position ``beat``."""
     readers: list[dict[str, Any]] = [{f"{VIS_PREFIX}{EVERYONE}": True}, {f"{VIS_PREFIX}{character}": True}]
-    return {"$and": [{"$or": readers}, {"from_beat": {"$lte": int(beat_position)}}]}
+    return {"$and": [{"$or": readers}, {"from_beat": {"$lte": int(beat)}}]}
 
 
 class LoreStore:
-    """Lore chunks in Chroma: a local store under ``settings.home / "chroma"`` or a ``chroma_url`` server."""
+    """Lore chunks in Chroma: a local store under ``home / "chroma"``, or the server at ``chroma_url``.
+
+    ``search`` is the agents' ``Retriever`` (``stage.agents.retrieval``): a scene is given the store itself.
+    """
 
     def __init__(
         self,
-        settings: Settings,
         *,
+        home: Path,
+        chroma_url: str = "",
         collection: str = COLLECTION,
         embedding: MiniLMEmbedding | None = None,
     ) -> None:
         self.name = collection
         self.embedding = embedding or embedding_function()
-        self.url = settings.chroma_url.strip()
-        self.path = Path(settings.home) / "chroma"
+        self.url = chroma_url.strip()
+        self.path = Path(home) / "chroma"
         self.location = self.url or str(self.path)
         self._client = self._connect()
         self._collection = self._open()
@@ -266,12 +269,10 @@ class LoreStore:
         log.info("lore index %s: %s", self.location, report)
         return report
 
-    def ids_in_scope(self, as_character: str, beat_position: int) -> list[str]:
-        """Ids of every chunk ``as_character`` may know at ``beat_position`` (the set ``search`` ranks)."""
+    def ids_in_scope(self, as_character: str, beat: int) -> list[str]:
+        """Ids of every chunk ``as_character`` may know at beat position ``beat`` (what ``search`` ranks)."""
         with self._guard("query"):
-            return sorted(
-                self._collection.get(where=scope_filter(as_character, beat_position), include=[])["ids"]
-            )
+            return sorted(self._collection.get(where=scope_filter(as_character, beat), include=[])["ids"])
 
     def count(self) -> int:
         with self._guard("count the chunks in"):
@@ -302,8 +303,8 @@ class LoreStore:
             self._checked_at = now
             return self._snapshot
 
-    def search(self, query: str, as_character: str, beat_position: int, k: int = 4) -> list[LoreHit]:
-        """The ``k`` chunks most relevant to ``query`` that ``as_character`` may know at ``beat_position``.
+    def search(self, query: str, as_character: str, beat: int, k: int = 3) -> list[LoreHit]:
+        """The ``k`` chunks most relevant to ``query`` that ``as_character`` may know at beat ``beat``.
 
         Hybrid: cosine similarity to the query mixed with BM25 on the query's words (names like "Camille",
         rare words), in [0, 1], ranked only among the chunks in scope (see ``Snapshot``).
@@ -315,7 +316,7 @@ class LoreStore:
         snap = self.snapshot()
         if not len(snap):
             return []
-        mask = snap.scope(as_character, beat_position)
+        mask = snap.scope(as_character, beat)
         if not mask.any():
             return []
         vector = np.asarray(self.embedding([query])[0], dtype=np.float32)

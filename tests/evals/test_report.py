@@ -10,8 +10,9 @@ from stage.evals import report
 from stage.evals.compare import compare
 from stage.evals.judge import from_env, parse
 from stage.evals.metrics import Scorer
+from stage.evals.played import Played
 from stage.evals.results import assemble, suite_record
-from stage.evals.runner import Played, run
+from stage.evals.runner import run
 from stage.evals.suite import Suite, load_suites, resolve, spec_from
 from stage.settings import Settings, load_settings
 from stage.transcript import to_dict

@@ -19,7 +19,7 @@ import pytest
 
 from stage.lore.store import LoreStore
 from stage.types import LoreSection, Plot
-from tests.lore.support import load_lore, settings_for
+from tests.lore.support import load_lore
 
 REPORT: list[str] = []  # lines shown in the terminal summary (hit rates, index counts)
 MODES = ("local", pytest.param("server", marks=pytest.mark.chroma_server))
@@ -101,8 +101,8 @@ def make_store(mode: str, home: Path, request: pytest.FixtureRequest) -> LoreSto
     """A store with its own collection: a local one under ``home``, or one on the session's server."""
     if mode == "server":
         server: ChromaServer = request.getfixturevalue("chroma_server")
-        return LoreStore(settings_for(home, server.url), collection=f"lore-{uuid.uuid4().hex[:12]}")
-    return LoreStore(settings_for(home))
+        return LoreStore(home=home, chroma_url=server.url, collection=f"lore-{uuid.uuid4().hex[:12]}")
+    return LoreStore(home=home)
 
 
 @pytest.fixture(scope="session", params=MODES)
@@ -133,7 +133,7 @@ class StoreFactory:
 
     def reopen(self, store: LoreStore) -> LoreStore:
         """A second handle on the same store, as another process would open it."""
-        return LoreStore(settings_for(store.path.parent, store.url), collection=store.name)
+        return LoreStore(home=store.path.parent, chroma_url=store.url, collection=store.name)
 
 
 @pytest.fixture(params=MODES)

@@ -10,7 +10,7 @@ import pytest
 
 from stage.cli import main
 from stage.errors import ConfigError
-from stage.lore.cli import add_lore_commands, run_lore
+from stage.lore_cli import add_lore_commands, run_lore
 from tests.lore.support import settings_for
 
 FIELDS = {"id", "text", "source", "score", "visible_to", "from_beat"}

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from stage.lore.lexical import bm25_scores, contains_filter, query_terms, stem
+from stage.lore.lexical import bm25_scores, contains_filter, query_terms
+from stage.text import stem
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """``stage lore index`` and ``stage lore search``: build the lore index and look into it as a character would.
 
-Importing this module stays cheap (no Chroma, no model): the main CLI imports it to build its parser.
+Importing this module stays cheap (no Chroma, no model): the main CLI imports it to build its parser. It sits
+beside ``stage/cli.py``, above both the lore package and ``stage.story``, which it puts together.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from stage.errors import ConfigError
 from stage.settings import Settings
 
 if TYPE_CHECKING:
+    from stage.lore.store import LoreStore
     from stage.types import LoreHit, Story
 
 FlagAdder = Callable[[argparse.ArgumentParser], None]
@@ -82,12 +84,16 @@ def _story(settings: Settings) -> Story:
     return load_story(Sources.from_settings(settings))
 
 
-def _index(settings: Settings, rebuild: bool) -> int:
+def _store(settings: Settings) -> LoreStore:
     from stage.lore.store import LoreStore
 
+    return LoreStore(home=settings.home, chroma_url=settings.chroma_url)
+
+
+def _index(settings: Settings, rebuild: bool) -> int:
     story = _story(settings)
     started = time.perf_counter()
-    store = LoreStore(settings)
+    store = _store(settings)
     report = store.index(story.lore, rebuild=rebuild, progress=True)
     took = time.perf_counter() - started
     print(f"lore index at {store.location}: {report}; {store.count()} chunks ({took:.1f} s)")
@@ -125,12 +131,10 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"-k: expected a positive number of results, got {args.k}")
     story = _story(settings)
     who, position = resolve_scope(story, args.character, args.beat)
-    from stage.lore.store import LoreStore
-
-    store = LoreStore(settings)
+    store = _store(settings)
     if store.is_stale(story.lore):
         store.index(story.lore, progress=not args.json)
-    hits = store.search(args.query, who, position, args.k)
+    hits = store.search(args.query, as_character=who, beat=position, k=args.k)
     records = [hit_record(h) for h in hits]
     if args.json:
         print(json.dumps(records, ensure_ascii=False, indent=2))

@@ -1,0 +1,65 @@
+"""Words out of text: the stage's one tokenizer, with the three cuts its parts need.
+
+- ``words``: every run of letters and apostrophes, lower-cased, in order. The guards' trigram overlap and the
+  evals' distinct-n count these.
+- ``content_words``: the distinct words of two or more letters (hyphenated words kept whole), without a short
+  list of function words. The keyword retriever matches on these, and the evals' grounding compares them.
+- ``search_tokens``: words and numbers (a possessive or contraction kept on), without a longer stop list,
+  cut down to rough stems (``stem``). The lore search's BM25 indexes and queries these
+  (``stage.lore.lexical``).
+
+Nothing here imports the rest of the stage.
+"""
+
+from __future__ import annotations
+
+import re
+
+WORD = re.compile(r"[a-z']+")
+CONTENT_WORD = re.compile(r"[a-z][a-z'-]+")
+SEARCH_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+
+_CONTENT_STOP_WORDS = (
+    "the a an and or of to in on at is are was were be it its this that with for as by from her his "
+    "their she he they you i we me my your our what who how why when where do does did not no yes"
+)
+_SEARCH_STOP_WORDS = (
+    "a about after all also am an and any are as at be been before being but by can could did do "
+    "does doing for from had has have he her here hers him his how i if in into is it its just me more "
+    "most my no nor not now of on once only or other our out over own she should so some such tell than "
+    "that the their them then there these they this those through to too under until up us very was we "
+    "were what when where which while who whom whose why will with would yes you your"
+)
+CONTENT_STOP = frozenset(_CONTENT_STOP_WORDS.split())  # function words, for matching content
+SEARCH_STOP = frozenset(_SEARCH_STOP_WORDS.split())  # a fuller list, for BM25 over stems
+MIN_STEM = 3  # shorter stems match too much (and Chroma's substring index wants three characters)
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` in order, lower-cased: runs of letters and apostrophes."""
+    return WORD.findall(text.lower())
+
+
+def content_words(text: str) -> set[str]:
+    """The distinct content words of ``text``: two letters or more, hyphens kept, function words dropped."""
+    return {w for w in CONTENT_WORD.findall(text.lower()) if w not in CONTENT_STOP}
+
+
+def stem(word: str) -> str:
+    """A deliberately light stemmer: plurals, possessives, -ed and -ing ('synced' and 'syncs' -> 'sync')."""
+    w = word.lower().replace("’", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    for suffix, repl in (("sses", "ss"), ("ies", "y"), ("ing", ""), ("ed", "")):
+        if w.endswith(suffix) and len(w) - len(suffix) + len(repl) >= MIN_STEM + 1:
+            return w[: -len(suffix)] + repl
+    if re.search(r"(s|x|z|ch|sh)es$", w) and len(w) > MIN_STEM + 2:
+        return w[:-2]
+    if w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > MIN_STEM + 1:
+        return w[:-1]
+    return w
+
+
+def search_tokens(text: str) -> list[str]:
+    """The stems of ``text``'s words and numbers in order, stop words dropped (repeats kept, for counting)."""
+    return [stem(w) for w in SEARCH_WORD.findall(text.lower()) if w not in SEARCH_STOP]

@@ -1,0 +1,22 @@
+"""The one tokenizer (``stage.text``): its three cuts of the same text."""
+
+from __future__ import annotations
+
+from stage.text import content_words, search_tokens, stem, words
+
+LINE = "Lyra's well-known stories: 2 dreams, a key, and the Network's syncing."
+
+
+def test_words_are_every_run_of_letters_in_order() -> None:
+    assert words(LINE) == ["lyra's", "well", "known", "stories", "dreams", "a", "key", "and", "the",
+                           "network's", "syncing"]  # fmt: skip
+    assert words("") == []
+
+
+def test_content_words_keep_hyphenated_words_and_drop_function_words() -> None:
+    assert content_words(LINE) == {"lyra's", "well-known", "stories", "dreams", "key", "network's", "syncing"}
+
+
+def test_search_tokens_are_stems_without_stop_words_numbers_kept() -> None:
+    assert search_tokens(LINE) == ["lyra", "well", "known", "story", "2", "dream", "key", "network", "sync"]
+    assert search_tokens("Lyra’s") == [stem("Lyra’s")] == ["lyra"]
