@@ -57,7 +57,7 @@ def _model_file() -> str:
 
 
 def _endpoint(settings: Settings) -> str:
-    from stage.llm import make_model, params_from
+    from stage.llm import complete, make_model, params_from
 
     model = make_model(settings)
     start = time.perf_counter()
@@ -65,7 +65,7 @@ def _endpoint(settings: Settings) -> str:
         Message("system", "You are a helpful assistant."),
         Message("user", "Say hello in three words."),
     ]
-    reply = model.generate(messages, params_from(settings, max_tokens=12, temperature=0.0))
+    reply = complete(model, messages, params_from(settings, max_tokens=12, temperature=0.0))
     if not reply.text.strip():
         raise ModelError(f"the model {model.name} answered with empty text")
     total = (time.perf_counter() - start) * 1000

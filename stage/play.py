@@ -148,8 +148,12 @@ def run_play(args: argparse.Namespace, settings: Settings) -> int:
         )
         for e in scene.transcript.events:
             printer(e)
+    from stage.scene import Wrote
+
     try:
-        scene.run(args.turns, until_beat=args.until_beat, on_event=printer)
+        for item in scene.play(args.turns, until_beat=args.until_beat):
+            if isinstance(item, Wrote):
+                printer(item.event)
     finally:
         scene.transcript.close()
         printer.console.print(f"[dim]transcript: {scene.transcript.path}[/]")
@@ -157,28 +161,30 @@ def run_play(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from stage.scene import Scene
+    from stage.agents.inputs import clean_user_text
+    from stage.scene import Scene, events_of
+    from stage.transcript import Action
 
     st = runtime.story(settings)
     try:
         who = st.persona(args.character)
     except KeyError as exc:
         raise ConfigError(str(exc.args[0])) from exc
+    clean_user_text(args.message)  # an empty message is refused (exit 2) before any model starts
     model, params = runtime.model_and_params(settings)
     retr = runtime.retriever(settings, st)
     scene = Scene.new(
         st, model, retr, None, params, from_beat=args.beat, seed=settings.seed or 0, backend=settings.backend
     )
     if who.id not in scene.state.present:
-        scene.direct("add", who.id)
+        scene.direct(Action.ADD, target=who.id)
     scene.say(
         f"{who.name}, {args.message}" if who.name.lower() not in args.message.lower() else args.message,
         name=args.name,
     )
     turn = next((e for e in reversed(scene.transcript.events) if isinstance(e, Turn)), None)
     if turn is None or turn.speaker != who.id:
-        events = scene.step()
-        turn = next((e for e in events if isinstance(e, Turn)), None)
+        turn = next((e for e in events_of(scene.step()) if isinstance(e, Turn)), None)
     if turn is None:
         raise ConfigError("no reply was produced")
     if args.json:

@@ -11,7 +11,7 @@ from stage.agents.retrieval import Retriever
 from stage.errors import ConfigError
 from stage.llm.base import GenParams
 from stage.llm.scripted import ScriptedModel
-from stage.scene import Scene
+from stage.scene import Scene, events_of
 from stage.transcript import Direction, ErrorEvent, Event, Narration, SceneStart, Turn, UserLine
 from stage.types import Story
 
@@ -29,7 +29,9 @@ def signature(e: Event) -> tuple[str, ...]:
     if isinstance(e, UserLine):
         return (e.kind, e.beat, e.name, e.as_character, e.text)
     if isinstance(e, Direction):
-        return (e.kind, e.beat, e.action, e.target, e.text)
+        edits = tuple(sorted(e.persona_edits().items()))
+        text = "" if edits else e.text  # old transcripts carry persona edits as JSON in ``text``
+        return (e.kind, e.beat, e.action, e.target, text, *(f"{k}={v}" for k, v in edits))
     if isinstance(e, Narration):
         return (e.kind, e.beat, e.source, e.text)
     return (e.kind, e.beat)
@@ -57,10 +59,10 @@ def replay(
         if isinstance(e, UserLine):
             scene.say(e.text, name=e.name or "Visitor", as_character=e.as_character)
         elif isinstance(e, Direction):
-            scene.direct(e.action, e.target, e.text)
+            scene.direct(e.action, target=e.target, text=e.text, edits=e.persona_edits())
         elif isinstance(e, Turn) and e.model != "policy":
             model.enqueue(e.text)
-            scene.step()
+            events_of(scene.step())
     recorded = [signature(e) for e in events if not isinstance(e, ErrorEvent)]
     replayed = [signature(e) for e in scene.transcript.events if not isinstance(e, ErrorEvent)]
     for i, (a, b) in enumerate(zip(recorded, replayed, strict=False)):

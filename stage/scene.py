@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stage.agents import safety
-from stage.agents.agent import speak
+from stage.agents.agent import Reply, speak
 from stage.agents.context import TurnContext, apply_edits, history
+from stage.agents.facts import recallable
+from stage.agents.guards import ROLE_WORDS
 from stage.agents.inputs import clean_user_text
+from stage.agents.recall import default_embedder, relevant
 from stage.agents.retrieval import Retriever
 from stage.director.policy import Decision, beat_done, choose_speaker
 from stage.director.state import apply, fold
 from stage.errors import ConfigError, ModelError
-from stage.llm.base import ChatModel, GenParams, RetryCallback, TokenCallback
+from stage.llm.base import ChatModel, GenParams, Retry, TextDelta
 from stage.transcript import (
+    EDITABLE,
+    Action,
     BeatChange,
     Direction,
     ErrorEvent,
@@ -30,15 +35,32 @@ from stage.transcript import (
     Transcript,
     Turn,
     UserLine,
+    speaker_of,
+    visitor,
 )
 from stage.types import Beat, Story
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("goto", "force", "inject", "whisper", "add", "remove", "persona", "take", "release")
-EDITABLE = ("role", "description", "style", "sentence_length", "vocabulary", "goals", "fears", "examples")
-ROLE_WORDS = ("Visitor", "Narrator", "User", "Assistant", "You", "System")
 LORE_K = 2
+HINTS = 1  # own facts put next to the line being answered
+
+
+@dataclass(frozen=True)
+class Wrote:
+    """An event the turn wrote to the transcript (the reply, a safety note, a beat change)."""
+
+    event: Event
+
+
+# What a turn yields, in order: the director's decision, the reply's text as it streams (a ``Retry`` voids
+# the text so far), then every event written.
+Progress = Decision | TextDelta | Retry | Wrote
+
+
+def events_of(progress: Iterable[Progress]) -> list[Event]:
+    """Drive a turn (or several) to the end and keep only the events written."""
+    return [p.event for p in progress if isinstance(p, Wrote)]
 
 
 class Scene:
@@ -59,8 +81,10 @@ class Scene:
         self.transcript = transcript
         self.params = params
         self.rng = random.Random(seed)
+        self.embed = default_embedder()  # the lore store's MiniLM: loaded on first use, shared by the process
         self.names = {cid: p.name for cid, p in story.personas.items()}
-        self.lock = threading.RLock()
+        # a plain lock: a turn is a generator, and Gradio may resume it on another worker thread
+        self.lock = threading.Lock()
         self.state = fold(story.plot, self.names, transcript.events)
 
     # -- construction -------------------------------------------------------------------------------------
@@ -139,54 +163,42 @@ class Scene:
     def ended(self) -> bool:
         return self.state.ended
 
-    def step(
-        self,
-        on_token: TokenCallback | None = None,
-        on_retry: RetryCallback | None = None,
-        on_decision: Callable[[Decision], None] | None = None,
-    ) -> list[Event]:
-        """One character turn (and a beat change if it completes the beat). Raises ``ModelError`` after
-        logging an ``error`` event; the state is unchanged, so the next ``step`` picks up where this stopped."""
+    def step(self) -> Iterator[Progress]:
+        """One character turn (and a beat change if it completes the beat), as it happens.
+
+        Nothing is written until the reply is complete, so a turn abandoned midway (the page went away)
+        leaves the transcript as it was. A model failure is logged as an ``error`` event and raises
+        ``ModelError``; the state is unchanged, so the next ``step`` picks up where this one stopped."""
         with self.lock:
             if self.state.ended:
-                return []
+                return
             decision = choose_speaker(self.state, self.names, self.rng)
             if decision is None:
-                return []
-            if on_decision is not None:
-                on_decision(decision)
-            ctx = self._context(decision.speaker)
+                return
+            yield decision
+            reply: Reply | None = None
             try:
-                reply = speak(
-                    self.model,
-                    ctx,
-                    self.names,
-                    self._recent_texts(),
-                    self.params,
-                    self._other_speakers(decision.speaker),
-                    self.rng,
-                    [n for c, n in self.names.items() if c not in self.state.present],
-                    on_token,
-                    on_retry,
-                )
+                for item in speak(self.model, self._context(decision.speaker), self.params, rng=self.rng):
+                    if isinstance(item, Reply):
+                        reply = item
+                    else:
+                        yield item
             except ModelError as exc:
-                self._emit(
-                    ErrorEvent(beat=self.state.beat.id, message=str(exc), where=f"turn of {decision.speaker}")
-                )
+                where = f"turn of {decision.speaker}"
+                self._emit(ErrorEvent(beat=self.state.beat.id, message=str(exc), where=where))
                 raise
-            events = [self._emit(_with_reason(reply.turn, decision.reason))]
+            assert reply is not None, "speak ends with a Reply"
+            yield Wrote(self._emit(replace(reply.turn, reason=decision.reason)))
             if reply.safety_category:
-                events.append(
-                    self._emit(
-                        SafetyEvent(
-                            beat=self.state.beat.id,
-                            direction="output",
-                            category=reply.safety_category,
-                            who=decision.speaker,
-                        )
-                    )
+                note = SafetyEvent(
+                    beat=self.state.beat.id,
+                    direction="output",
+                    category=reply.safety_category,
+                    who=decision.speaker,
                 )
-            return events + self._after_utterance()
+                yield Wrote(self._emit(note))
+            for event in self._after_utterance():
+                yield Wrote(event)
 
     def say(self, text: str, name: str = "Visitor", as_character: str = "") -> list[Event]:
         """A person speaks, as a visitor or as a character they play. Refused input raises ``InputRefused``."""
@@ -195,21 +207,15 @@ class Scene:
                 raise ConfigError("this scene has ended; start a new one or load a transcript to continue")
             clean = clean_user_text(text)
             who = self._character(as_character) if as_character else ""
-            visitor = clean_user_text(name, max_chars=40).text if not who else ""
+            guest = clean_user_text(name, max_chars=40).text if not who else ""
+            key = who or visitor(guest).key
             verdict = safety.check(clean.text)
             beat = self.state.beat.id
             if not verdict.allowed:
                 events = [
-                    self._emit(
-                        SafetyEvent(
-                            beat=beat,
-                            direction="input",
-                            category=verdict.category,
-                            who=who or f"visitor:{visitor}",
-                        )
-                    )
+                    self._emit(SafetyEvent(beat=beat, direction="input", category=verdict.category, who=key))
                 ]
-                responder = self._responder(clean.text, who or f"visitor:{visitor}")
+                responder = self._responder(clean.text, key)
                 if responder:
                     p = self.story.personas[responder]
                     refusal = Turn(
@@ -224,57 +230,65 @@ class Scene:
                 return events
             events = [
                 self._emit(
-                    UserLine(beat=beat, name=visitor, as_character=who, text=clean.text, notice=clean.notice)
+                    UserLine(beat=beat, name=guest, as_character=who, text=clean.text, notice=clean.notice)
                 )
             ]
             return events + self._after_utterance()
 
-    def direct(self, action: str, target: str = "", text: str = "") -> list[Event]:
-        """A writer's override, recorded as a ``direction`` event (plus its effect)."""
+    def direct(
+        self, action: Action | str, target: str = "", text: str = "", *, edits: Mapping[str, str] | None = None
+    ) -> list[Event]:
+        """A writer's override, recorded as a ``direction`` event (plus its effect). ``edits`` (field -> new
+        value) is for ``persona``; ``text`` for ``inject`` and ``whisper``; ``target`` names the beat for
+        ``goto`` and the character otherwise."""
         with self.lock:
-            if action not in ACTIONS:
-                raise ConfigError(f"unknown direction {action!r}; expected one of {', '.join(ACTIONS)}")
+            try:
+                action = Action(action)
+            except ValueError:
+                valid = ", ".join(a.value for a in Action)
+                raise ConfigError(f"unknown direction {action!r}; expected one of {valid}") from None
             beat = self.state.beat.id
-            if action == "goto":
+            if action is Action.GOTO:
                 dest = _beat(self.story, target)
                 d = self._emit(Direction(beat=beat, action=action, target=dest.id, text=text))
-                if self.state.ended:
-                    self.state.ended = False
+                self.state.ended = False
                 return [d, *self._enter(dest, dest.present, f"the writer moved the scene to {dest.title}")]
-            if action == "inject":
+            if action is Action.INJECT:
                 body = clean_user_text(text).text
                 d = self._emit(Direction(beat=beat, action=action, text=body))
                 return [d, self._emit(Narration(beat=beat, text=body, source="writer"))]
             who = self._character(target)
-            if action == "force" and who not in self.state.present:
+            if action is Action.FORCE and who not in self.state.present:
                 raise ConfigError(f"{self.names[who]} is not in this scene; add them first")
-            if action == "whisper":
+            if action is Action.WHISPER:
                 text = clean_user_text(text).text
-            if action == "persona":
-                edits = json.loads(text) if text else {}
-                bad = [k for k in edits if k not in EDITABLE]
+            changes: dict[str, str] = {}
+            if action is Action.PERSONA:
+                bad = [k for k in edits or {} if k not in EDITABLE]
                 if bad:
                     raise ConfigError(f"cannot edit {', '.join(bad)}; editable fields: {', '.join(EDITABLE)}")
-                text = json.dumps({k: clean_user_text(str(v), max_chars=4000).text for k, v in edits.items()})
-            return [self._emit(Direction(beat=beat, action=action, target=who, text=text))]
+                changes = {k: clean_user_text(str(v), max_chars=4000).text for k, v in (edits or {}).items()}
+            return [self._emit(Direction(beat=beat, action=action, target=who, text=text, edits=changes))]
 
-    def run(
-        self, turns: int, until_beat: str | int | None = None, on_event: Callable[[Event], None] | None = None
-    ) -> int:
-        """Up to ``turns`` character turns, stopping early at the end or when ``until_beat`` is complete."""
+    def play(self, turns: int, until_beat: str | int | None = None) -> Iterator[Progress]:
+        """Up to ``turns`` character turns, as they happen; stops early at the end or once ``until_beat`` is
+        complete."""
         stop_after = _beat(self.story, until_beat).position if until_beat is not None else None
-        done = 0
-        while done < turns and not self.state.ended:
-            events = self.step()
-            if not events:
-                break
-            done += 1
-            for e in events:
-                if on_event is not None:
-                    on_event(e)
+        for _ in range(turns):
+            if self.state.ended:
+                return
+            took_turn = False
+            for item in self.step():
+                took_turn = True
+                yield item
+            if not took_turn:
+                return
             if stop_after is not None and self.state.beat.position > stop_after:
-                break
-        return done
+                return
+
+    def run(self, turns: int, until_beat: str | int | None = None) -> int:
+        """``play`` to the end without watching; the number of turns taken."""
+        return sum(isinstance(p, Decision) for p in self.play(turns, until_beat))
 
     # -- helpers --------------------------------------------------------------------------------------------
 
@@ -294,12 +308,12 @@ class Scene:
     def _visitors(self) -> list[str]:
         return sorted({e.name for e in self.transcript.events if isinstance(e, UserLine) and e.name})
 
-    def _other_speakers(self, me: str) -> list[str]:
-        return [n for cid, n in self.names.items() if cid != me] + self._visitors() + list(ROLE_WORDS)
+    def _other_speakers(self, me: str) -> tuple[str, ...]:
+        return (*[n for cid, n in self.names.items() if cid != me], *self._visitors(), *ROLE_WORDS)
 
-    def _recent_texts(self) -> list[str]:
+    def _recent_texts(self) -> tuple[str, ...]:
         spoken = [e.text for e in self.transcript.events if isinstance(e, Turn | UserLine)]
-        return spoken[-6:]
+        return tuple(spoken[-6:])
 
     def _context(self, speaker: str) -> TurnContext:
         st = self.state
@@ -310,24 +324,27 @@ class Scene:
         query = " ".join([st.beat.title, goal, *said])
         hits = self.retriever.search(query, as_character=speaker, beat=st.beat.position, k=LORE_K)
         people = [(c, self.names[c]) for c in st.present if c != speaker]
-        people += [("", f"{v} (a visitor)") for v in self._visitors_in_beat()]
-        last = next((e for e in reversed(self.transcript.events) if isinstance(e, Turn | UserLine)), None)
-        name = persona.name
-        if isinstance(last, UserLine) and st.addressed == speaker:
-            who = self.names.get(last.as_character, last.as_character) if last.as_character else last.name
-            cue = f"{who} is talking to {name}."
-        else:
-            cue = ""
+        people += [("", visitor(v).label) for v in self._visitors_in_beat()]
+        answering = recent[-1] if recent else None
+        hints: list[str] = []
+        if isinstance(answering, Turn | UserLine) and (speaker_of(answering, self.names) or visitor("")).id != speaker:
+            facts = recallable(persona, self.names, self.story.plot.setting)
+            hints = relevant(answering.text, facts, self.embed, k=HINTS)
         return TurnContext(
             persona=persona,
             beat=st.beat,
+            names=self.names,
             people=tuple(people),
             lore=tuple(hits),
             recent=recent,
             earlier=earlier,
             whispers=tuple(st.whispers.get(speaker, ())),
-            cue=cue,
             here=here,
+            heard=self._recent_texts(),
+            others=self._other_speakers(speaker),
+            absent=tuple(n for c, n in self.names.items() if c not in st.present),
+            setting=self.story.plot.setting,
+            hints=tuple(hints),
         )
 
     def _visitors_in_beat(self) -> list[str]:
@@ -343,8 +360,3 @@ def _beat(story: Story, ref: str | int | None) -> Beat:
     except KeyError as exc:
         raise ConfigError(str(exc.args[0])) from exc
 
-
-def _with_reason(turn: Turn, reason: str) -> Turn:
-    from dataclasses import replace
-
-    return replace(turn, reason=reason)

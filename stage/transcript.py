@@ -11,8 +11,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -89,14 +90,49 @@ class BeatChange(Event):
     location: str = ""
 
 
+class Action(StrEnum):
+    """What a writer can do to a running scene."""
+
+    GOTO = "goto"  # move to a beat (target: beat id)
+    FORCE = "force"  # this character speaks next
+    INJECT = "inject"  # a line of narration (text)
+    WHISPER = "whisper"  # a private note for one character's next turn (text)
+    ADD = "add"  # bring a character into the scene
+    REMOVE = "remove"  # send one out
+    PERSONA = "persona"  # edit a character's persona for this scene (edits)
+    TAKE = "take"  # a person plays this character from now on
+    RELEASE = "release"  # ... and hands it back to the model
+
+
+EDITABLE = ("role", "description", "style", "sentence_length", "vocabulary", "goals", "fears", "examples")
+
+
 @dataclass(frozen=True)
 class Direction(Event):
-    """A writer's override: goto, force, inject, whisper, add, remove, persona."""
+    """A writer's override. ``edits`` (field -> new value) is set for ``persona``; transcripts written before
+    it existed carry the edits as JSON in ``text``, which ``persona_edits`` still reads."""
 
     kind: ClassVar[str] = "direction"
-    action: str = ""
+    action: Action = Action.INJECT
     target: str = ""
     text: str = ""
+    edits: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "action", Action(self.action))
+        except ValueError:
+            valid = ", ".join(a.value for a in Action)
+            raise ValueError(f"unknown direction {self.action!r}; expected one of {valid}") from None
+        object.__setattr__(self, "edits", dict(self.edits))
+
+    def persona_edits(self) -> dict[str, str]:
+        if self.edits:
+            return dict(self.edits)
+        if self.action is Action.PERSONA and self.text:
+            old = json.loads(self.text)  # the pre-``edits`` encoding
+            return {str(k): str(v) for k, v in old.items()}
+        return {}
 
 
 @dataclass(frozen=True)
@@ -247,3 +283,50 @@ class Transcript:
 
 def turns(events: Iterable[Event]) -> list[Turn]:
     return [e for e in events if isinstance(e, Turn)]
+
+
+class Source(StrEnum):
+    """Who a line is from."""
+
+    CHARACTER = "character"  # a character the model plays
+    PLAYER = "player"  # a person playing a character
+    VISITOR = "visitor"  # a person speaking as themselves
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """The one place that says who said a line: its source, the character id (if any) and a display name."""
+
+    source: Source
+    id: str  # character id; "" for a visitor
+    name: str  # display name
+
+    @property
+    def key(self) -> str:
+        """A stable identity for bookkeeping (turn counts, who spoke last): a character's id, or
+        ``visitor:<name>``; a person playing a character counts as that character."""
+        return self.id or f"visitor:{self.name}"
+
+    @property
+    def is_person(self) -> bool:
+        return self.source is not Source.CHARACTER
+
+    @property
+    def label(self) -> str:
+        """How people and prompts name the speaker: a visitor is marked as one, a character is its name."""
+        return f"{self.name} (a visitor)" if self.source is Source.VISITOR else self.name
+
+
+def visitor(name: str) -> Speaker:
+    return Speaker(Source.VISITOR, "", name)
+
+
+def speaker_of(event: Event, names: Mapping[str, str]) -> Speaker | None:
+    """Who said ``event`` (a ``Turn`` or ``UserLine``), or ``None`` for events nobody says."""
+    if isinstance(event, Turn):
+        return Speaker(Source.CHARACTER, event.speaker, names.get(event.speaker, event.speaker))
+    if isinstance(event, UserLine):
+        if event.as_character:
+            return Speaker(Source.PLAYER, event.as_character, names.get(event.as_character, event.as_character))
+        return visitor(event.name)
+    return None

@@ -81,6 +81,7 @@ class Plot:
     title: str
     beats: tuple[Beat, ...]
     source: str = ""
+    setting: str = ""  # where and when the story happens, in a few words every character knows
 
     def beat(self, ref: str | int) -> Beat:
         """A beat by id or 1-based position; ``KeyError`` listing the valid ones otherwise."""
@@ -163,6 +164,16 @@ class Usage:
     ttft_ms: float = 0.0
     latency_ms: float = 0.0
     attempts: int = 1
+
+    def __add__(self, other: Usage) -> Usage:
+        """Two calls as one: tokens, time and attempts add up; time to first token is the first call's."""
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            ttft_ms=self.ttft_ms or other.ttft_ms,
+            latency_ms=self.latency_ms + other.latency_ms,
+            attempts=self.attempts + other.attempts,
+        )
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from stage.agents.facts import fact_sheet
 from stage.agents.inputs import as_quoted_speech
 from stage.prompts import render
-from stage.transcript import Event, Narration, Turn, UserLine
+from stage.transcript import Event, Narration, Turn, UserLine, speaker_of
 from stage.types import Beat, LoreHit, Message, Persona, Plot
 
 WINDOW = 6  # recent utterances shown verbatim
@@ -19,15 +20,22 @@ EXAMPLES = 4
 
 @dataclass(frozen=True)
 class TurnContext:
+    """Everything one character's turn needs, built by the scene from its state and transcript."""
+
     persona: Persona
     beat: Beat
-    people: tuple[tuple[str, str], ...]  # (id, display name) of everyone else here, visitors as ("", name)
+    names: Mapping[str, str]  # every character id -> display name
+    people: tuple[tuple[str, str], ...]  # (id, display name) of everyone else here, visitors as ("", label)
     lore: tuple[LoreHit, ...]
     recent: tuple[Event, ...]
     earlier: str  # the gist of the last earlier beat the speaker was in: the same all through this beat
     whispers: tuple[str, ...]
-    cue: str
-    here: str = ""  # one-sentence gists of this beat's lines older than the window: changes every turn
+    here: tuple[tuple[str, str], ...] = ()  # (who, first sentence) of this beat's lines older than the window
+    heard: tuple[str, ...] = ()  # the last lines spoken by anyone: a reply must not repeat them
+    others: tuple[str, ...] = ()  # names of everyone else who might speak: a reply stops where they would
+    absent: tuple[str, ...] = ()  # names of characters not here: the fallback line avoids them
+    setting: str = ""  # the story's where and when (``Plot.setting``)
+    hints: tuple[str, ...] = ()  # the character's own facts nearest in meaning to the line being answered
 
 
 def _lines(text: str) -> tuple[str, ...]:
@@ -56,14 +64,16 @@ def apply_edits(p: Persona, edits: Mapping[str, str]) -> Persona:
     )
 
 
-def persona_block(p: Persona) -> str:
+def persona_block(p: Persona, names: Mapping[str, str], setting: str = "") -> str:
     """The system prompt's stable part for ``p``: only its own secrets, never anyone else's (structural).
 
-    Rendered from the persona alone, so it is byte-identical from turn to turn and llama.cpp reuses its cache."""
+    Rendered from the persona, the cast's names and the story's setting, so it is byte-identical from turn to
+    turn and llama.cpp reuses its cache."""
     return render(
         "character_persona.j2",
         p=p,
-        description=sentences(p.description, 2),
+        facts=fact_sheet(p, names, setting),
+        style=sentences(p.voice.style, 1),
         examples=p.voice.examples[:EXAMPLES],
         secrets=[s.text for s in p.secrets],
     )
@@ -80,21 +90,20 @@ def _first_sentence(text: str, limit: int = 18) -> str:
     return " ".join(words[:limit]) + ("…" if len(words) > limit else "")
 
 
-def line_of(event: Event, names: Mapping[str, str]) -> str:
-    if isinstance(event, Turn):
-        return f"{names.get(event.speaker, event.speaker)}: {event.text}"
-    if isinstance(event, UserLine):
-        if event.as_character:
-            return f"{names.get(event.as_character, event.as_character)}: {as_quoted_speech(event.text)}"
-        return f"{event.name} (a visitor): {as_quoted_speech(event.text)}"
+def spoken_line(event: Event, names: Mapping[str, str]) -> dict[str, str] | None:
+    """One line of the conversation for the prompt: who said it (a label) and what, or narration."""
     if isinstance(event, Narration):
-        return f"(Narrator: {sentences(event.text, 2)})"
-    return ""
+        return {"who": "", "text": sentences(event.text, 2)}
+    who = speaker_of(event, names)
+    if who is None:
+        return None
+    text = event.text if isinstance(event, Turn) else as_quoted_speech(getattr(event, "text", ""))
+    return {"who": who.label, "text": text}
 
 
 def history(
     events: Sequence[Event], names: Mapping[str, str], plot: Plot, beat: Beat, speaker: str
-) -> tuple[tuple[Event, ...], str, str]:
+) -> tuple[tuple[Event, ...], str, tuple[tuple[str, str], ...]]:
     """Recent events verbatim plus bounded gists of what came before: the prompt stays flat as scenes grow.
 
     Returns (recent, earlier, here). ``earlier`` recalls the last earlier beat the speaker was *in* (a summary
@@ -115,12 +124,7 @@ def history(
     earlier_beats = [b for b in plot.beats if b.position < beat.position and speaker in b.present][-1:]
     earlier = sentences(earlier_beats[0].summary, 2) if earlier_beats else ""
     in_beat = [e for e in older if isinstance(e, Turn) and e.beat == beat.id][-EARLIER_TURNS:]
-    here = ""
-    if in_beat:
-        said = "; ".join(
-            f'{names.get(t.speaker, t.speaker)} said "{_first_sentence(t.text)}"' for t in in_beat
-        )
-        here = f"Here, {said}."
+    here = tuple((names.get(t.speaker, t.speaker), _first_sentence(t.text)) for t in in_beat)
     return tuple(recent), earlier, here
 
 
@@ -132,16 +136,15 @@ def lore_lines(hits: Sequence[LoreHit]) -> list[str]:
     return out
 
 
-def build_messages(ctx: TurnContext, names: Mapping[str, str]) -> list[Message]:
+def build_messages(ctx: TurnContext) -> list[Message]:
     """System = stable persona + this moment + the conversation so far; user = the line being answered.
 
     A small chat model answers the user message far better than it continues a transcript, so the last
     utterance is the user message (as bare speech), and earlier lines sit in the system prompt."""
     p = ctx.persona
-    people = [(who, sentences(p.relationships.get(cid, ""), 1)) for cid, who in ctx.people]
-    lines = [line_of(e, names) for e in ctx.recent[:-1]]
+    people = [who for _, who in ctx.people]  # who they are to this character is in the fact sheet
+    lines = [line for line in (spoken_line(e, ctx.names) for e in ctx.recent[:-1]) if line]
     last = ctx.recent[-1] if ctx.recent else None
-    speaker = _speaker_of(last, names, p) if last is not None else ""
     scene = render(
         "character_scene.j2",
         p=p,
@@ -153,37 +156,36 @@ def build_messages(ctx: TurnContext, names: Mapping[str, str]) -> list[Message]:
         earlier=ctx.earlier,
         here=ctx.here,
         whispers=ctx.whispers,
-        lines=[line for line in lines if line],
-        speaker=speaker,
-        cue=ctx.cue,
+        lines=lines,
+        speaker=_speaker_of(last, ctx.names, p) if last is not None else "",
     )
-    if last is None:
-        said = "(The scene begins.)"
-    elif isinstance(last, Narration):
-        said = f"({sentences(last.text, 2)})"
-    elif isinstance(last, UserLine):
-        said = as_quoted_speech(last.text)[1:-1]
-    else:
-        said = last.text if isinstance(last, Turn) else ""
-    return [Message("system", persona_block(p) + "\n" + scene), Message("user", said)]
+    said = render("character_cue.j2", last=_last_line(last), hints=ctx.hints)
+    system = persona_block(p, ctx.names, ctx.setting)
+    return [Message("system", system + "\n" + scene), Message("user", said)]
+
+
+def _last_line(event: Event | None) -> dict[str, str]:
+    """What the character is answering: a line of speech (bare), a narration, or nothing yet."""
+    if event is None:
+        return {"kind": "start", "text": ""}
+    if isinstance(event, Narration):
+        return {"kind": "narration", "text": sentences(event.text, 2)}
+    if isinstance(event, UserLine):
+        return {"kind": "speech", "text": as_quoted_speech(event.text)[1:-1]}
+    return {"kind": "speech", "text": event.text if isinstance(event, Turn) else ""}
 
 
 def instructions_of(ctx: TurnContext) -> str:
     """The private part of a character's prompt (persona and scene notes, minus its own example lines, which
     are its words to use, and the lore, which it may well quote): a reply must not recite it."""
-    text = build_messages(replace(ctx, recent=(), lore=()), {})[0].content
+    text = build_messages(replace(ctx, recent=(), lore=(), hints=()))[0].content
     for line in ctx.persona.voice.examples:
         text = text.replace(line, " ")
     return text
 
 
 def _speaker_of(event: Event, names: Mapping[str, str], p: Persona) -> str:
-    if isinstance(event, Turn):
-        return "yourself" if event.speaker == p.id else names.get(event.speaker, event.speaker)
-    if isinstance(event, UserLine):
-        return (
-            names.get(event.as_character, event.as_character)
-            if event.as_character
-            else f"{event.name} (a visitor)"
-        )
-    return ""
+    who = speaker_of(event, names)
+    if who is None:
+        return ""
+    return "yourself" if who.id == p.id and not who.is_person else who.label

@@ -11,6 +11,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from stage.prompts import render
+
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -103,13 +105,4 @@ def check(text: str) -> Verdict:
 
 def refusal(name: str, age: int, category: str) -> str:
     """What a character says instead of engaging: in character, kind, and steering back to the story."""
-    if category == "self_harm":
-        if age < 14:
-            return "That sounds really scary. Please tell a grown-up you trust right now, okay? I'll stay right here."
-        return (
-            "I'm not going to talk about that, but I care that you're okay. If you're hurting, please reach out to "
-            "someone you trust or a local helpline right now."
-        )
-    if age < 14:
-        return "I don't want to talk about that. Can we talk about something else?"
-    return "That's not something I'll talk about. Let's get back to what's happening here."
+    return render("refusal.j2", who=name, age=age, category=category)

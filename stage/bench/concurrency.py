@@ -25,7 +25,7 @@ from stage.agents.retrieval import Retriever
 from stage.errors import StageError
 from stage.llm.base import ChatModel, GenParams
 from stage.llm.local import free_port
-from stage.scene import Scene
+from stage.scene import Scene, events_of
 from stage.types import Story
 
 from .machine import Watch
@@ -211,7 +211,7 @@ def scene_threads(
                 start = time.perf_counter()
                 try:
                     with turn_lock:
-                        scenes[i].step()
+                        events_of(scenes[i].step())
                     latencies.append((time.perf_counter() - start) * 1000)
                 except StageError as exc:
                     log.warning("session %d: a turn failed: %s", i, exc)

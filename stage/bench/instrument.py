@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from stage.agents.retrieval import Retriever
-from stage.llm.base import ChatModel, GenParams, RetryCallback, TokenCallback
+from stage.llm.base import ChatModel, Chunk, Done, GenParams
 from stage.types import Completion, LoreHit, Message
 
 
@@ -32,17 +32,13 @@ class Recording:
     def name(self) -> str:
         return self.inner.name
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        params: GenParams,
-        on_token: TokenCallback | None = None,
-        on_retry: RetryCallback | None = None,
-    ) -> Completion:
+    def stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Chunk]:
         start = time.perf_counter()
-        result = self.inner.generate(messages, params, on_token, on_retry)
-        self.calls.append(Call(tuple(messages), params, result, (time.perf_counter() - start) * 1000))
-        return result
+        for chunk in self.inner.stream(messages, params):
+            if isinstance(chunk, Done):
+                ms = (time.perf_counter() - start) * 1000
+                self.calls.append(Call(tuple(messages), params, chunk.completion, ms))
+            yield chunk
 
     def close(self) -> None:
         self.inner.close()

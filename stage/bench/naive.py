@@ -9,9 +9,9 @@ import httpx
 
 from stage.agents.agent import stop_sequences
 from stage.agents.context import persona_block
+from stage.agents.guards import ROLE_WORDS
 from stage.llm.base import GenParams
 from stage.llm.local import LocalServer, chatml
-from stage.scene import ROLE_WORDS
 from stage.types import Beat, Message, Story
 
 from .raw import RawError, stream_chat
@@ -41,7 +41,8 @@ class NaiveLoop:
     def messages(self, speaker: str) -> list[Message]:
         """What a naive loop sends: the persona, then the whole scene, own lines as the assistant's."""
         names = {cid: p.name for cid, p in self.story.personas.items()}
-        out = [Message("system", persona_block(self.story.personas[speaker]))]
+        persona = persona_block(self.story.personas[speaker], names, self.story.plot.setting)
+        out = [Message("system", persona)]
         for who, text in self.lines:
             if who == speaker:
                 out.append(Message("assistant", text))

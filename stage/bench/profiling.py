@@ -11,7 +11,8 @@ import pstats
 import time
 from typing import Any
 
-from stage.scene import Scene
+from stage.scene import Scene, events_of
+from stage.transcript import Action
 
 # (label, file suffix, function name): cumulative time of each, summed over matches
 PARTS: tuple[tuple[str, str, str], ...] = (
@@ -46,8 +47,8 @@ def profile_turns(scene: Scene, turns: int, top: int = 15) -> dict[str, Any]:
     try:
         for _ in range(turns):
             if scene.ended:
-                scene.direct("goto", "1")
-            scene.step()
+                scene.direct(Action.GOTO, target="1")
+            events_of(scene.step())
             done += 1
     finally:
         prof.disable()

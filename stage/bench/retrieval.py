@@ -21,7 +21,6 @@ import numpy as np
 from stage.lore.lexical import bm25_scores, contains_filter, query_terms
 from stage.lore.store import LEXICAL_WEIGHT, LoreStore, chunk_from_record, scope_filter
 from stage.scene import LORE_K
-from stage.settings import load_settings
 from stage.types import EVERYONE, LoreHit, LoreSection, Story
 
 from .stats import summary
@@ -157,7 +156,7 @@ def measure(
     """Index growing synthetic lore into a temporary store; time scoped searches at each size."""
     results = []
     with tempfile.TemporaryDirectory(prefix="stage-bench-lore-") as tmp:
-        store = LoreStore(load_settings({"home": Path(tmp)}, env={}), collection="bench")
+        store = LoreStore(home=Path(tmp), collection="bench")  # local and thrown away
         done = 0
         for size in sorted(sizes):
             note(f"retrieval: indexing {size} synthetic chunks")

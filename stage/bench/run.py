@@ -21,10 +21,10 @@ from stage.errors import StageError
 from stage.llm import local as local_llm
 from stage.llm.base import GenParams
 from stage.llm.local import LocalModel, LocalServer
-from stage.llm.wrappers import Metered, Retrying
+from stage.llm.wrappers import Retrying
 from stage.scene import Scene
 from stage.settings import Settings
-from stage.types import Plot, Story
+from stage.types import Story
 
 from . import concurrency, machine, profiling, retrieval, turns
 from .instrument import Recording, TimedRetriever
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 def long_story(story: Story) -> Story:
     """Every beat runs its whole turn budget (no early exit), so a 100-turn scene is a long one."""
     beats = tuple(replace(b, min_turns=b.turn_budget) for b in story.plot.beats)
-    return replace(story, plot=Plot(story.plot.title, beats, story.plot.source))
+    return replace(story, plot=replace(story.plot, beats=beats))
 
 
 @contextmanager
@@ -77,11 +77,9 @@ def _server(home: Path, name: str, settings: Settings, cache_mb: int | None) -> 
     return server
 
 
-def _model(server: LocalServer, settings: Settings) -> Metered:
+def _model(server: LocalServer, settings: Settings) -> Retrying:
     """The stage's own stack (``stage.llm.make_model``), pointed at one of the bench's servers."""
-    return Metered(
-        Retrying(LocalModel(server, settings.timeout), retries=settings.retries, backoff=settings.backoff)
-    )
+    return Retrying(LocalModel(server, settings.timeout), retries=settings.retries, backoff=settings.backoff)
 
 
 @contextmanager

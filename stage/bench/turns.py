@@ -18,8 +18,9 @@ from typing import Any
 
 import httpx
 
-from stage.scene import Scene
-from stage.transcript import Turn
+from stage.llm.base import TextDelta
+from stage.scene import Scene, Wrote
+from stage.transcript import Action, Event, Turn
 
 from .instrument import Recording, TimedRetriever
 from .naive import NaiveLoop, NaiveTurn
@@ -73,7 +74,7 @@ def lockstep(
     seen: set[str] = set()
     for n in range(1, turns + 1):
         if scene.ended:  # a long run wraps around rather than stopping short
-            scene.direct("goto", "1")
+            scene.direct(Action.GOTO, target="1")
         p: dict[str, Any] = {}
         phases: dict[str, Callable[[], None]] = {
             "stage": partial(_stage_phase, scene, recorder, retrieval, p),
@@ -97,13 +98,13 @@ def _stage_phase(scene: Scene, recorder: Recording, retrieval: TimedRetriever, p
     recorder.calls.clear()
     retrieval.ms.clear()
     first: list[float] = []
-
-    def on_token(_text: str) -> None:
-        if not first:
-            first.append(time.perf_counter())
-
+    events: list[Event] = []
     start = time.perf_counter()
-    events = scene.step(on_token=on_token)
+    for item in scene.step():
+        if isinstance(item, TextDelta) and not first:
+            first.append(time.perf_counter())
+        elif isinstance(item, Wrote):
+            events.append(item.event)
     end = time.perf_counter()
     p["stage_ms"] = (end - start) * 1000
     p["stage_ttft_ms"] = ((first[0] if first else end) - start) * 1000

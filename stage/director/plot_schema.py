@@ -38,6 +38,7 @@ class BeatSchema(Strict):
 
 class PlotSchema(Strict):
     title: Text
+    setting: str = Field(default="", max_length=200)  # "Corvale, a city of 2085": every character knows it
     beats: list[BeatSchema] = Field(min_length=1, max_length=50)
 
     def to_plot(self, source: str) -> Plot:
@@ -57,4 +58,4 @@ class PlotSchema(Strict):
             )
             for b in self.beats
         )
-        return Plot(title=self.title, beats=beats, source=source)
+        return Plot(title=self.title, beats=beats, source=source, setting=self.setting.strip())

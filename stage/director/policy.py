@@ -31,7 +31,7 @@ def choose_speaker(state: SceneState, names: Mapping[str, str], rng: random.Rand
         )
     last = state.last_speaker
     if state.addressed in agents:
-        who = "a person" if last.startswith("visitor:") or last in state.humans else names.get(last, last)
+        who = "a person" if last not in names or last in state.humans else names[last]
         return Decision(
             state.addressed, f"{names.get(state.addressed, state.addressed)} was addressed by name by {who}"
         )

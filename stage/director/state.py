@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from stage.director.addressing import addressee
-from stage.transcript import BeatChange, Direction, Event, SceneEnd, SceneStart, Turn, UserLine
+from stage.transcript import (
+    Action,
+    BeatChange,
+    Direction,
+    Event,
+    SceneEnd,
+    SceneStart,
+    Turn,
+    UserLine,
+    speaker_of,
+)
 from stage.types import Beat, Plot
 
 
@@ -78,7 +87,9 @@ def apply(state: SceneState, plot: Plot, names: Mapping[str, str], event: Event)
             state.forced = ""
         state.whispers.pop(event.speaker, None)
     elif isinstance(event, UserLine):
-        speaker = event.as_character or f"visitor:{event.name}"
+        who = speaker_of(event, names)
+        assert who is not None
+        speaker = who.key
         state.note_utterance(
             speaker, event.text, addressee(event.text, state.present, names, speaker, vocative=False)
         )
@@ -89,19 +100,22 @@ def apply(state: SceneState, plot: Plot, names: Mapping[str, str], event: Event)
 
 
 def _direct(state: SceneState, d: Direction) -> None:
-    if d.action == "force":
-        state.forced = d.target
-    elif d.action == "whisper":
-        state.whispers.setdefault(d.target, []).append(d.text)
-    elif d.action == "add" and d.target not in state.present:
-        state.present.append(d.target)
-    elif d.action == "remove" and d.target in state.present:
-        state.present.remove(d.target)
-        if state.forced == d.target:
-            state.forced = ""
-    elif d.action == "persona":
-        state.persona_edits.setdefault(d.target, {}).update(json.loads(d.text))
-    elif d.action == "take":
-        state.humans.add(d.target)
-    elif d.action == "release":
-        state.humans.discard(d.target)
+    match d.action:
+        case Action.FORCE:
+            state.forced = d.target
+        case Action.WHISPER:
+            state.whispers.setdefault(d.target, []).append(d.text)
+        case Action.ADD if d.target not in state.present:
+            state.present.append(d.target)
+        case Action.REMOVE if d.target in state.present:
+            state.present.remove(d.target)
+            if state.forced == d.target:
+                state.forced = ""
+        case Action.PERSONA:
+            state.persona_edits.setdefault(d.target, {}).update(d.persona_edits())
+        case Action.TAKE:
+            state.humans.add(d.target)
+        case Action.RELEASE:
+            state.humans.discard(d.target)
+        case _:  # goto and inject act through the events that follow them
+            pass

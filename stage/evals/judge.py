@@ -20,7 +20,7 @@ from stage.agents.context import sentences
 from stage.errors import StageError
 from stage.evals.metrics import Scorecard
 from stage.llm import make_model
-from stage.llm.base import ChatModel, GenParams
+from stage.llm.base import ChatModel, GenParams, complete
 from stage.settings import Settings
 from stage.transcript import Event, Turn
 from stage.types import Message, Story
@@ -78,7 +78,7 @@ class Judge:
             )
         )
         try:
-            reply = self.model.generate([Message("system", system), Message("user", user)], self.params)
+            reply = complete(self.model, [Message("system", system), Message("user", user)], self.params)
         except StageError as exc:
             log.warning("the judge failed on a turn of %s: %s", speaker, exc)
             return {}

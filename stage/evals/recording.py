@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from stage.llm.base import ChatModel, GenParams, RetryCallback, TokenCallback
-from stage.types import Completion, Message
+from stage.llm.base import ChatModel, Chunk, GenParams
+from stage.types import Message
 
 
 class Recording:
@@ -19,15 +19,9 @@ class Recording:
     def name(self) -> str:
         return self.inner.name
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        params: GenParams,
-        on_token: TokenCallback | None = None,
-        on_retry: RetryCallback | None = None,
-    ) -> Completion:
+    def stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Chunk]:
         self.last = "\n".join(m.content for m in messages)
-        return self.inner.generate(messages, params, on_token, on_retry)
+        yield from self.inner.stream(messages, params)
 
     def take(self) -> str:
         """The latest prompt, once: a turn written without a model call (a policy refusal) gets none."""

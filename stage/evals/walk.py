@@ -8,7 +8,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from stage.director.state import SceneState, apply, fold
-from stage.transcript import BeatChange, Direction, Event, Narration, SceneEnd, SceneStart, Turn, UserLine
+from stage.transcript import (
+    Action,
+    BeatChange,
+    Direction,
+    Event,
+    Narration,
+    SceneEnd,
+    SceneStart,
+    Turn,
+    UserLine,
+)
 from stage.types import Story
 
 
@@ -78,7 +88,7 @@ def walk(events: Sequence[Event], story: Story) -> tuple[list[TurnView], list[Se
             continue
         if isinstance(event, BeatChange):
             if seg is not None:
-                by_writer = isinstance(previous, Direction) and previous.action == "goto"
+                by_writer = isinstance(previous, Direction) and previous.action is Action.GOTO
                 _close(seg, state, by_writer)
             apply(state, story.plot, names, event)
             beat = state.beat
@@ -109,8 +119,10 @@ def walk(events: Sequence[Event], story: Story) -> tuple[list[TurnView], list[Se
             hear(state.present, event.text)
         elif isinstance(event, Direction):
             apply(state, story.plot, names, event)
-            if event.action in ("whisper", "persona") and event.target:
+            if event.action is Action.WHISPER and event.target:
                 hear([event.target], event.text)
+            elif event.action is Action.PERSONA and event.target:
+                hear([event.target], "\n".join(event.persona_edits().values()))
         elif isinstance(event, SceneEnd):
             if seg is not None:
                 _close(seg, state, by_writer=False)

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from stage.errors import ConfigError
-from stage.llm.base import ChatModel, GenParams, TransientModelError
-from stage.llm.wrappers import Metered, Retrying
+from stage.llm.base import ChatModel, Chunk, Done, GenParams, Retry, TextDelta, TransientModelError, complete
+from stage.llm.wrappers import Retrying
 from stage.settings import Settings
 
-__all__ = ["ChatModel", "GenParams", "Metered", "TransientModelError", "make_model", "params_from"]
+__all__ = [
+    "ChatModel",
+    "Chunk",
+    "Done",
+    "GenParams",
+    "Retry",
+    "TextDelta",
+    "TransientModelError",
+    "complete",
+    "make_model",
+    "params_from",
+]
 
 
 def params_from(settings: Settings, **overrides: object) -> GenParams:
@@ -43,5 +54,5 @@ def make_backend(settings: Settings) -> ChatModel:
         ) from exc
 
 
-def make_model(settings: Settings) -> Metered:
-    return Metered(Retrying(make_backend(settings), retries=settings.retries, backoff=settings.backoff))
+def make_model(settings: Settings) -> ChatModel:
+    return Retrying(make_backend(settings), retries=settings.retries, backoff=settings.backoff)

@@ -1,20 +1,19 @@
-"""The one seam between the stage and any model: ``ChatModel.generate``.
+"""The one seam between the stage and any model: ``ChatModel.stream``.
 
-Streaming and non-streaming are the same call: pass ``on_token`` to receive text as it arrives.
-Wrappers (retries, accounting) implement the same protocol around a backend, so callers never retry.
+A model call is an iteration: text deltas as they arrive, a ``Retry`` when an attempt failed and is tried
+again (its partial text is void), and one final ``Done`` with the whole completion. Callers that only want
+the result use ``complete``. Wrappers (retries) implement the same protocol around a backend, so callers
+never retry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from stage.errors import ModelError
 from stage.types import Completion, Message
-
-TokenCallback = Callable[[str], None]
-RetryCallback = Callable[[int, str], None]  # (attempt that failed, reason): discard any partial text
 
 
 @dataclass(frozen=True)
@@ -25,23 +24,50 @@ class GenParams:
     seed: int | None = None
 
 
+@dataclass(frozen=True)
+class TextDelta:
+    """More text of the reply being generated."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Retry:
+    """The text streamed so far is void: attempt ``attempt`` failed (``reason``) and another one follows."""
+
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """The last chunk of every stream."""
+
+    completion: Completion
+
+
+Chunk = TextDelta | Retry | Done
+
+
 class TransientModelError(ModelError):
     """A failure worth retrying: refused connection, timeout, 5xx, 429, a dropped or garbled stream."""
 
 
 @runtime_checkable
 class ChatModel(Protocol):
-    """Anything that turns messages into a completion."""
+    """Anything that turns messages into a stream of chunks ending in ``Done``."""
 
     @property
     def name(self) -> str: ...
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        params: GenParams,
-        on_token: TokenCallback | None = None,
-        on_retry: RetryCallback | None = None,
-    ) -> Completion: ...
+    def stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Chunk]: ...
 
     def close(self) -> None: ...
+
+
+def complete(model: ChatModel, messages: Sequence[Message], params: GenParams) -> Completion:
+    """The finished completion, for callers that do not show text as it arrives."""
+    for chunk in model.stream(messages, params):
+        if isinstance(chunk, Done):
+            return chunk.completion
+    raise TransientModelError(f"the model {model.name} ended its stream without a completion")

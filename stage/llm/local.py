@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 
 from stage.errors import ConfigError, ModelUnavailable
-from stage.llm.base import GenParams, RetryCallback, TokenCallback, TransientModelError
+from stage.llm.base import Chunk, Done, GenParams, TransientModelError
 from stage.llm.openai_compat import OpenAICompatModel
-from stage.types import Completion, Message
+from stage.types import Message
 
 log = logging.getLogger(__name__)
 
@@ -256,29 +256,23 @@ class LocalModel:
     def name(self) -> str:
         return MODEL_ALIAS
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        params: GenParams,
-        on_token: TokenCallback | None = None,
-        on_retry: RetryCallback | None = None,
-    ) -> Completion:
+    def stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Chunk]:
         url = self.server.ensure()
         if self._client is None or self._client_url != url:
             self._client = OpenAICompatModel(url, MODEL_ALIAS, "not-needed", self.timeout)
             self._client_url = url
         try:
-            result = self._client.generate(messages, params, on_token)
+            for chunk in self._client.stream(messages, params):
+                if isinstance(chunk, Done) and not chunk.completion.usage.prompt_tokens:
+                    # llama.cpp sends no usage when streaming: count with its tokenizer
+                    result = chunk.completion
+                    counted = self.server.count_tokens(chatml(messages))
+                    chunk = Done(replace(result, usage=replace(result.usage, prompt_tokens=counted)))
+                yield chunk
         except TransientModelError:
             if not self.server.alive():  # died mid-call: the next attempt restarts it
                 raise TransientModelError("the embedded model server stopped; restarting it") from None
             raise
-        if (
-            not result.usage.prompt_tokens
-        ):  # llama.cpp sends no usage when streaming: count with its tokenizer
-            counted = self.server.count_tokens(chatml(messages))
-            result = replace(result, usage=replace(result.usage, prompt_tokens=counted))
-        return result
 
     def close(self) -> None:
         return None

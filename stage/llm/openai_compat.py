@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_openai import ChatOpenAI
 
 from stage.errors import ModelError
-from stage.llm.base import GenParams, RetryCallback, TokenCallback, TransientModelError
+from stage.llm.base import Chunk, Done, GenParams, TextDelta, TransientModelError
 from stage.types import Completion, Message, Usage
 
 log = logging.getLogger(__name__)
@@ -71,13 +71,7 @@ class OpenAICompatModel:
     def name(self) -> str:
         return self.model
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        params: GenParams,
-        on_token: TokenCallback | None = None,
-        on_retry: RetryCallback | None = None,
-    ) -> Completion:
+    def stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Chunk]:
         # llama.cpp's server ignores max_completion_tokens (which langchain-openai sends): pass max_tokens too.
         kwargs: dict[str, Any] = {
             "temperature": params.temperature,
@@ -101,8 +95,7 @@ class OpenAICompatModel:
                     if not parts:
                         ttft = (time.perf_counter() - start) * 1000
                     parts.append(text)
-                    if on_token is not None:
-                        on_token(text)
+                    yield TextDelta(text)
                 if chunk.usage_metadata:
                     usage = dict(chunk.usage_metadata)
                 finish = str(chunk.response_metadata.get("finish_reason") or finish)
@@ -114,16 +107,18 @@ class OpenAICompatModel:
             raise TransientModelError(f"the stream from {self.base_url} ended before the model finished")
         text = "".join(parts)
         completion_tokens = int(usage.get("output_tokens") or 0) or chunks
-        return Completion(
-            text=text,
-            model=self.model,
-            usage=Usage(
-                prompt_tokens=int(usage.get("input_tokens") or 0),
-                completion_tokens=completion_tokens,
-                ttft_ms=ttft,
-                latency_ms=(time.perf_counter() - start) * 1000,
-            ),
-            finish_reason=finish,
+        yield Done(
+            Completion(
+                text=text,
+                model=self.model,
+                usage=Usage(
+                    prompt_tokens=int(usage.get("input_tokens") or 0),
+                    completion_tokens=completion_tokens,
+                    ttft_ms=ttft,
+                    latency_ms=(time.perf_counter() - start) * 1000,
+                ),
+                finish_reason=finish,
+            )
         )
 
     def close(self) -> None:

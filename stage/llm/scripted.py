@@ -6,10 +6,10 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from stage.errors import ModelError
-from stage.llm.base import GenParams, RetryCallback, TokenCallback
+from stage.llm.base import Chunk, Done, GenParams, TextDelta
 from stage.types import Completion, Message, Usage
 
 _WORDS = [
@@ -95,13 +95,7 @@ class ScriptedModel:
             n = self._rng.randint(6, 14)
             return " ".join(self._rng.choice(_WORDS) for _ in range(n)).capitalize() + "."
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        params: GenParams,
-        on_token: TokenCallback | None = None,
-        on_retry: RetryCallback | None = None,
-    ) -> Completion:
+    def stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Chunk]:
         start = time.perf_counter()
         text = self._next(messages)
         for stop in params.stop:
@@ -117,8 +111,7 @@ class ScriptedModel:
                 time.sleep(self._delay)
             if i == 0:
                 ttft = (time.perf_counter() - start) * 1000
-            if on_token is not None:
-                on_token(word if i == 0 else " " + word)
+            yield TextDelta(word if i == 0 else " " + word)
         prompt_tokens = sum(len(m.content.split()) for m in messages)
         usage = Usage(
             prompt_tokens=prompt_tokens,
@@ -126,7 +119,7 @@ class ScriptedModel:
             ttft_ms=ttft,
             latency_ms=(time.perf_counter() - start) * 1000,
         )
-        return Completion(text=text, model=self.name, usage=usage, finish_reason="stop")
+        yield Done(Completion(text=text, model=self.name, usage=usage, finish_reason="stop"))
 
     def close(self) -> None:
         return None

@@ -1,19 +1,22 @@
-"""One character turn, run in a worker thread so the page can show its text token by token.
+"""One character turn, streamed onto the page by iterating the scene's turn.
 
-The worker writes the session's ``Pending`` (who was picked, why, the text so far) and wakes the iterator,
-which yields so the Gradio generator can send a fresh render. Partial text that trips the content policy is
-held back from the page (the agent refuses the finished reply; the stream must not show it meanwhile). If the page goes away mid-turn the worker still
-finishes the turn, records it and frees the session; nothing is left half-written.
+Each item of ``Scene.step`` updates the session's ``Pending`` (who was picked, why, the text so far); the
+iterator yields when there is something new to render, at most every ``TICK`` while text streams. Partial
+text that trips the content policy is held back from the page (the agent refuses the finished reply; the
+stream must not show it meanwhile). The turn writes nothing until its reply is complete, so a page that
+goes away mid-turn (Gradio closes the generator) leaves the transcript as it was, and the locks are freed.
 """
 
 from __future__ import annotations
 
-import threading
+import time
 from collections.abc import Iterator
 
 from stage.agents import safety
 from stage.director.policy import Decision
 from stage.errors import ConfigError
+from stage.llm.base import Retry, TextDelta
+from stage.scene import Wrote
 from stage.transcript import Event
 from stage.ui.render import Pending
 from stage.ui.session import Session
@@ -29,8 +32,6 @@ class TurnRun:
         self.wait_s = wait_s
         self.events: list[Event] = []
         self.error: Exception | None = None
-        self._changed = threading.Event()
-        self._done = False
 
     def __iter__(self) -> Iterator[None]:
         s = self.session
@@ -41,48 +42,32 @@ class TurnRun:
             raise ConfigError("this scene is still busy with another turn; try again in a moment")
         pending = Pending(speaker="")
         s.pending = pending
-        worker = threading.Thread(target=self._work, args=(pending,), name=f"turn-{s.key}", daemon=True)
-        worker.start()
-        while True:
-            self._changed.wait()
-            self._changed.clear()
-            if self._done:
-                break
-            yield
-            self._changed.wait(TICK)  # let a few tokens gather before the next render
-
-    def _touch(self) -> None:
-        self._changed.set()
-
-    def _work(self, pending: Pending) -> None:
-        s = self.session
-        scene = s.scene
         lock = s.stage.turn_lock
-
-        def on_decision(d: Decision) -> None:
-            pending.speaker, pending.reason = d.speaker, d.reason
-            self._touch()
-
-        def on_token(text: str) -> None:
-            pending.text += text
-            # the agent checks the finished reply; the page must not show unsafe words while they stream
-            pending.held = pending.held or not safety.check(pending.text).allowed
-            self._touch()
-
-        def on_retry(attempt: int, why: str) -> None:
-            pending.text, pending.held, pending.retry = "", False, f"{why} (attempt {attempt + 1})"
-            self._touch()
-
         try:
             if not lock.acquire(blocking=False):
                 pending.waiting = True
-                self._touch()
+                yield
                 lock.acquire()
             try:
                 pending.waiting = False
-                self._touch()
-                assert scene is not None
-                self.events = scene.step(on_token=on_token, on_retry=on_retry, on_decision=on_decision)
+                shown = 0.0
+                for item in scene.step():
+                    if isinstance(item, Wrote):
+                        self.events.append(item.event)
+                        continue
+                    if isinstance(item, Decision):
+                        pending.speaker, pending.reason = item.speaker, item.reason
+                    elif isinstance(item, Retry):
+                        pending.text, pending.held = "", False
+                        pending.retry = f"{item.reason} (attempt {item.attempt + 1})"
+                    elif isinstance(item, TextDelta):
+                        pending.text += item.text
+                        # the agent checks the finished reply; the page must not show unsafe words meanwhile
+                        pending.held = pending.held or not safety.check(pending.text).allowed
+                        if time.monotonic() - shown < TICK:
+                            continue
+                    shown = time.monotonic()
+                    yield
             finally:
                 lock.release()
         except Exception as exc:  # handed to the page's handler, which turns it into a message
@@ -91,5 +76,3 @@ class TurnRun:
             if s.pending is pending:
                 s.pending = None
             s.busy.release()
-            self._done = True
-            self._touch()

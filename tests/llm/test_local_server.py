@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stage.llm.base import GenParams
+from stage.llm.base import Done, GenParams, TextDelta, complete
 from stage.llm.local import LocalModel, LocalServer, model_path
 from stage.llm.openai_compat import OpenAICompatModel
 from stage.types import Message
@@ -30,8 +30,10 @@ def test_model_file_is_packaged() -> None:
 
 def test_openai_backend_streams_from_the_embedded_server(local_server: LocalServer) -> None:
     model = OpenAICompatModel(local_server.base_url, "smollm2", "", timeout=60)
-    tokens: list[str] = []
-    result = model.generate(MSGS, GenParams(max_tokens=24, temperature=0.2), on_token=tokens.append)
+    got = list(model.stream(MSGS, GenParams(max_tokens=24, temperature=0.2)))
+    tokens = [c.text for c in got if isinstance(c, TextDelta)]
+    assert isinstance(got[-1], Done)
+    result = got[-1].completion
     assert result.text.strip()
     assert len(tokens) >= 2 and "".join(tokens) == result.text
     assert 0 < result.usage.completion_tokens <= 26  # the max_tokens catch: llama.cpp honours it
@@ -42,12 +44,12 @@ def test_local_model_counts_prompt_tokens_and_restarts_a_dead_server(tmp_path: P
     server = LocalServer(tmp_path)
     model = LocalModel(server, timeout=60)
     try:
-        first = model.generate(MSGS, GenParams(max_tokens=8))
+        first = complete(model, MSGS, GenParams(max_tokens=8))
         assert first.usage.prompt_tokens > 10
         pid = server.proc.pid  # type: ignore[union-attr]
         os.kill(pid, signal.SIGKILL)
         server.proc.wait()  # type: ignore[union-attr]
-        second = model.generate(MSGS, GenParams(max_tokens=8))
+        second = complete(model, MSGS, GenParams(max_tokens=8))
         assert second.text.strip()
         assert server.starts == 2 and server.proc.pid != pid  # type: ignore[union-attr]
     finally:

@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from stage.errors import ConfigError
+from stage.scene import events_of
 from stage.transcript import BeatChange, Direction, Narration, SceneEnd, Turn, turns
 from tests.scene.helpers import scene, system_of
 
@@ -15,7 +16,7 @@ def test_a_character_addressed_by_a_person_answers(story) -> None:  # type: igno
     sc, _ = scene(story)
     for name, cid in (("Theo", "theo"), ("Zara", "zara"), ("Lyra", "lyra")):
         sc.say(f"{name}, what happens at Sync Hour?", name="Sam")
-        turn = next(e for e in sc.step() if isinstance(e, Turn))
+        turn = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
         assert turn.speaker == cid
         assert "addressed by name" in turn.reason
 
@@ -23,15 +24,15 @@ def test_a_character_addressed_by_a_person_answers(story) -> None:  # type: igno
 def test_a_vocative_between_characters_hands_over_the_floor(story) -> None:  # type: ignore[no-untyped-def]
     sc, _model = scene(story, replies=["Dad, are you coming home tonight?"])
     sc.direct("force", "lyra")
-    first = next(e for e in sc.step() if isinstance(e, Turn))
+    first = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
     assert first.speaker == "lyra"
-    second = next(e for e in sc.step() if isinstance(e, Turn))
+    second = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
     # "Dad" is not a name; the line names no one, so balance decides, but never Lyra twice in a row
     assert second.speaker != "lyra"
     sc2, _ = scene(story, replies=["Okay okay okay, Theo, look at my band!"])
     sc2.direct("force", "lyra")
-    sc2.step()
-    assert next(e for e in sc2.step() if isinstance(e, Turn)).speaker == "theo"
+    events_of(sc2.step())
+    assert next(e for e in events_of(sc2.step()) if isinstance(e, Turn)).speaker == "theo"
 
 
 def test_turns_are_balanced_and_nobody_speaks_twice_in_a_row(story) -> None:  # type: ignore[no-untyped-def]
@@ -56,17 +57,17 @@ def test_absent_characters_never_speak(story) -> None:  # type: ignore[no-untype
         sc.direct("force", "theo")
     sc.direct("add", "camille")
     sc.say("Camille, hello!", name="Sam")
-    assert next(e for e in sc.step() if isinstance(e, Turn)).speaker == "camille"
+    assert next(e for e in events_of(sc.step()) if isinstance(e, Turn)).speaker == "camille"
 
 
 def test_alone_with_a_person_a_character_may_answer_again(story) -> None:  # type: ignore[no-untyped-def]
     sc, _ = scene(story, from_beat="dream-meet", humans=("max",))
     sc.say("hi Lyra", as_character="max")
-    sc.step()
+    events_of(sc.step())
     sc.say("and again?", as_character="max")
     speakers = [t.speaker for t in turns(sc.transcript.events)]
     assert speakers == ["lyra"]
-    assert next(e for e in sc.step() if isinstance(e, Turn)).speaker == "lyra"
+    assert next(e for e in events_of(sc.step()) if isinstance(e, Turn)).speaker == "lyra"
     assert "only character" in turns(sc.transcript.events)[-1].reason
 
 
@@ -106,7 +107,7 @@ def test_turn_budget_is_the_backstop_and_the_story_ends(story) -> None:  # type:
     assert sc.ended
     end = sc.transcript.events[-1]
     assert isinstance(end, SceneEnd) and "turn budget" in end.reason
-    assert sc.step() == []
+    assert events_of(sc.step()) == []
 
 
 def test_goto_inject_whisper_and_persona_edits(story) -> None:  # type: ignore[no-untyped-def]
@@ -116,19 +117,19 @@ def test_goto_inject_whisper_and_persona_edits(story) -> None:  # type: ignore[n
     assert sc.state.beat.id == "nightmares" and set(sc.state.present) == {"lyra", "theo"}
     sc.direct("inject", text="A siren wails far below the window.")
     sc.direct("whisper", "theo", "You are hiding how scared you were at work today.")
-    sc.direct("persona", "theo", '{"style": "Speaks only in rhymes."}')
+    sc.direct("persona", "theo", edits={"style": "Speaks only in rhymes."})
     sc.direct("force", "theo")
-    sc.step()
+    events_of(sc.step())
     theo_prompt = system_of(model.calls[-1])
     assert "You are hiding how scared you were at work today." in theo_prompt
     assert "Speaks only in rhymes." in theo_prompt
     assert "siren wails" in "\n".join(m.content for m in model.calls[-1])
     sc.direct("force", "lyra")
-    sc.step()
+    events_of(sc.step())
     lyra_prompt = system_of(model.calls[-1])
     assert "hiding how scared" not in lyra_prompt and "rhymes" not in lyra_prompt
     sc.direct("force", "theo")
-    sc.step()
+    events_of(sc.step())
     assert "hiding how scared" not in system_of(model.calls[-1]), "a whisper is delivered once"
     kinds = [e.action for e in sc.transcript.events if isinstance(e, Direction)]
     assert kinds == ["goto", "inject", "whisper", "persona", "force", "force", "force"]
@@ -141,7 +142,7 @@ def test_bad_directions_are_clear_errors(story) -> None:  # type: ignore[no-unty
     with pytest.raises(ConfigError, match="unknown character 'kyra'"):
         sc.direct("whisper", "kyra", "hi")
     with pytest.raises(ConfigError, match="cannot edit secrets"):
-        sc.direct("persona", "lyra", '{"secrets": "none"}')
+        sc.direct("persona", "lyra", edits={"secrets": "none"})
     with pytest.raises(ConfigError, match="unknown direction"):
         sc.direct("explode")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stage.agents import guards
+from stage.scene import events_of
 from stage.transcript import Turn, turns
 from tests.scene.helpers import scene
 
@@ -96,7 +97,7 @@ def test_scene_regenerates_rejected_replies_and_records_it(story) -> None:  # ty
         story, replies=["As an AI, I can't.", "Lyra: Zara: Bed now!", "Okay okay, I'm ready, Mum!"]
     )
     sc.direct("force", "lyra")
-    turn = next(e for e in sc.step() if isinstance(e, Turn))
+    turn = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
     assert turn.text == "Okay okay, I'm ready, Mum!"
     assert turn.regenerations == 2 and len(model.calls) == 3
     assert "rejected:off-role" in turn.flags and "rejected:empty" in turn.flags
@@ -106,7 +107,7 @@ def test_scene_regenerates_rejected_replies_and_records_it(story) -> None:  # ty
 def test_when_every_candidate_fails_the_character_falls_back_to_its_own_voice(story) -> None:  # type: ignore[no-untyped-def]
     sc, _ = scene(story, replies=["As an AI model."] * 3)
     sc.direct("force", "theo")
-    turn = next(e for e in sc.step() if isinstance(e, Turn))
+    turn = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
     assert "fallback" in turn.flags
     assert turn.text in story.personas["theo"].voice.examples
 
@@ -126,9 +127,9 @@ def test_repetition_is_regenerated(story) -> None:  # type: ignore[no-untyped-de
         + ["Something new entirely, Mum."],
     )
     sc.direct("force", "lyra")
-    sc.step()
+    events_of(sc.step())
     sc.direct("force", "lyra")
-    second = next(e for e in sc.step() if isinstance(e, Turn))
+    second = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
     assert second.text == "Something new entirely, Mum." and "rejected:near-duplicate" in second.flags
 
 

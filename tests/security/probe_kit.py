@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from stage.agents import guards
-from stage.scene import Scene
+from stage.scene import Scene, events_of
 from stage.transcript import Turn
 from stage.types import Story
 
@@ -77,5 +77,5 @@ def run_probe(scene: Scene, probe: dict[str, Any]) -> list[Turn]:
         events = scene.say(line, name="Sam")
         replies += [e for e in events if isinstance(e, Turn)]
         if not any(isinstance(e, Turn) for e in events):
-            replies += [e for e in scene.step() if isinstance(e, Turn)]
+            replies += [e for e in events_of(scene.step()) if isinstance(e, Turn)]
     return replies

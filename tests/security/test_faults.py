@@ -16,15 +16,15 @@ from stage.agents.retrieval import KeywordRetriever
 from stage.errors import ModelUnavailable
 from stage.llm.base import GenParams
 from stage.llm.openai_compat import OpenAICompatModel
-from stage.llm.wrappers import Metered, Retrying
-from stage.scene import Scene
+from stage.llm.wrappers import Retrying
+from stage.scene import Scene, events_of
 from stage.transcript import ErrorEvent, SceneEnd, Turn, read_events, turns
 from tests.conftest import ROOT
 from tests.fakes import flaky
 
 
 def scene_on(story, url: str, path: Path) -> Scene:  # type: ignore[no-untyped-def]
-    model = Metered(Retrying(OpenAICompatModel(url, "fake", "k", timeout=1.0), retries=2, backoff=0.01))
+    model = Retrying(OpenAICompatModel(url, "fake", "k", timeout=1.0), retries=2, backoff=0.01)
     return Scene.new(story, model, KeywordRetriever(story.lore), path, GenParams(max_tokens=40), seed=4)
 
 
@@ -37,11 +37,11 @@ def test_a_failing_endpoint_is_logged_and_the_scene_resumes_when_it_is_back(
         sc = scene_on(story, server.base_url, path)
         before = (sc.state.turns_in_beat, sc.state.last_speaker)
         with pytest.raises(ModelUnavailable, match="gave up after 3 attempts"):
-            sc.step()
+            events_of(sc.step())
         assert (sc.state.turns_in_beat, sc.state.last_speaker) == before  # nothing half-done
         errors = [e for e in sc.transcript.events if isinstance(e, ErrorEvent)]
         assert len(errors) == 1 and "gave up" in errors[0].message
-        events = sc.step()  # the endpoint is back
+        events = events_of(sc.step())  # the endpoint is back
     turn = next(e for e in events if isinstance(e, Turn))
     assert turn.text == "Okay okay, I'm ready to sync in now."
     assert read_events(path).problems == []
@@ -50,7 +50,7 @@ def test_a_failing_endpoint_is_logged_and_the_scene_resumes_when_it_is_back(
 def test_one_transient_failure_is_invisible_to_the_scene(story, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with flaky("500", reply="Band's green, Mum!") as server:
         sc = scene_on(story, server.base_url, tmp_path / "t.jsonl")
-        turn = next(e for e in sc.step() if isinstance(e, Turn))
+        turn = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
     assert turn.attempts == 2 and not [e for e in sc.transcript.events if isinstance(e, ErrorEvent)]
 
 

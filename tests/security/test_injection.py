@@ -105,9 +105,9 @@ class Recording:
     def name(self) -> str:
         return str(self.inner.name)
 
-    def generate(self, messages, params, on_token=None, on_retry=None):  # type: ignore[no-untyped-def]
+    def stream(self, messages, params):  # type: ignore[no-untyped-def]
         self.calls.append(list(messages))
-        return self.inner.generate(messages, params, on_token, on_retry)
+        yield from self.inner.stream(messages, params)
 
     def close(self) -> None:
         return None

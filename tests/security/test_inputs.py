@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from stage.agents.inputs import MAX_CHARS, InputRefused, clean_user_text
+from stage.scene import events_of
 from stage.transcript import SafetyEvent, Turn, UserLine, read_events
 from tests.scene.helpers import scene, system_of
 
@@ -65,7 +66,7 @@ def test_awkward_input_never_breaks_a_scene(story, tmp_path: Path, kind: str) ->
 def test_transcript_syntax_cannot_make_a_line_for_someone_else(story) -> None:  # type: ignore[no-untyped-def]
     sc, model = scene(story, humans=())
     sc.say(AWKWARD["transcript-syntax"], name="Sam")
-    sc.step()
+    events_of(sc.step())
     last_user = model.calls[-1][-1].content
     assert "\n" not in last_user  # one quoted line: it cannot open a new "Zara:" line in the prompt
     speakers = [e for e in sc.transcript.events if isinstance(e, Turn)]
@@ -109,7 +110,7 @@ def test_child_safety_refuses_model_output(story) -> None:  # type: ignore[no-un
         ],
     )
     sc.direct("force", "lyra")
-    events = sc.step()
+    events = events_of(sc.step())
     turn = next(e for e in events if isinstance(e, Turn))
     assert "fallback" in turn.flags and turn.text in story.personas["lyra"].voice.examples
     assert any(isinstance(e, SafetyEvent) and e.direction == "output" for e in events)

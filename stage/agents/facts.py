@@ -1,0 +1,141 @@
+"""A character's "who you are" fact sheet, generated from its persona file: short, second person, always there.
+
+A 135M model keeps only a few lines in view, and it answers "who is your best friend?" far better from
+"Max: your best friend since the first day of school." than from a paragraph about "her". So the sheet is
+built from the persona's own fields (nothing written per question): who they are, where they live, what they
+do, and one line for every other character, on stage or not. Sentences are turned from third person into
+second person by rewriting only the subject and possessives that refer to the character itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from stage.types import Persona
+
+_IRREGULAR = {
+    "is": "are",
+    "has": "have",
+    "was": "were",
+    "does": "do",
+    "goes": "go",
+    "isn't": "aren't",
+    "wasn't": "weren't",
+    "hasn't": "haven't",
+    "doesn't": "don't",
+}
+_CLAUSE_END = re.compile(r"[,:;(—–]|\s-\s|(?<=[.!?])\s")
+
+
+@dataclass(frozen=True)
+class Pronouns:
+    subject: str  # "she"
+    possessive: str  # "her"
+    object: str  # "her"
+
+
+SHE = Pronouns("she", "her", "her")
+HE = Pronouns("he", "his", "him")
+THEY = Pronouns("they", "their", "them")
+
+
+def pronouns_of(p: Persona) -> Pronouns:
+    """Guessed from how the persona's own prose refers to them (the files have no pronoun field)."""
+    text = f" {p.description} {' '.join(p.relationships.values())} ".lower()
+    counts = {
+        SHE: len(re.findall(r"\b(she|her)\b", text)),
+        HE: len(re.findall(r"\b(he|his|him)\b", text)),
+    }
+    best = max(counts, key=lambda k: counts[k])
+    return best if counts[best] else THEY
+
+
+def _base_verb(verb: str) -> str:
+    low = verb.lower()
+    if low in _IRREGULAR:
+        return _IRREGULAR[low]
+    if re.search(r"(ss|sh|ch|x|o)es$", low):
+        return verb[:-2]
+    if low.endswith("ies") and len(low) > 4:
+        return verb[:-3] + "y"
+    if low.endswith("s") and not low.endswith("ss"):
+        return verb[:-1]
+    return verb
+
+
+def second_person(sentence: str, p: Persona, pro: Pronouns | None = None) -> str:
+    """Rewrite a sentence about ``p`` so it speaks to them: "She lives above her mother's bakery" -> "You live
+    above your mother's bakery". Only the leading subject (their name or pronoun) and their possessives change;
+    a sentence that starts with anyone else is kept as it is."""
+    pro = pro or pronouns_of(p)
+    s = sentence.strip()
+    names = [re.escape(n) for n in _names(p)]
+    subject = rf"^(?:{'|'.join(names)}|{pro.subject})\s+([\w']+)"
+    m = re.match(subject, s, flags=re.IGNORECASE)
+    if not m:
+        return s
+    s = f"You {_base_verb(m.group(1))}{s[m.end():]}"
+    # an auxiliary joined to the same subject ("... and is now crew lead"); other verbs are left alone, since
+    # telling "and reads" from "and his" needs a parser, and a tiny model reads either
+    s = re.sub(r"\b(and|but)\s+(is|has|was)\b", lambda v: f"{v.group(1)} {_IRREGULAR[v.group(2)]}", s)
+    s = re.sub(rf"\b{pro.possessive}\b(?=\s+[a-z])", "your", s) if pro.possessive != pro.object else s
+    if pro is SHE:  # "her" is possessive before a noun and an object otherwise
+        s = re.sub(r"\bher\b(?=\s+(?!own\b)[a-z])", "your", s)
+        s = re.sub(r"\bher\s+own\b", "your own", s)
+    s = re.sub(rf"\b{pro.subject}\s+([\w']+)", lambda v: f"you {_base_verb(v.group(1))}", s)
+    s = re.sub(r"\b(himself|herself|themselves)\b", "yourself", s)
+    return s
+
+
+def _names(p: Persona) -> list[str]:
+    full = full_name(p)
+    return [full, p.name] if full != p.name else [p.name]
+
+
+def full_name(p: Persona) -> str:
+    """"Lyra Adair" when the description opens with it, else the persona's name."""
+    m = re.match(rf"\s*{re.escape(p.name)}((?:\s+[A-Z][\w'-]+)*)", p.description)
+    return p.name + m.group(1) if m else p.name
+
+
+def first_clause(text: str, limit: int = 16) -> str:
+    """The head of a description: "His big sister Cami, who does his bedtimes" -> "His big sister Cami"."""
+    head = _CLAUSE_END.split(text.strip(), maxsplit=1)[0].rstrip(" .")
+    words = head.split()
+    return " ".join(words[:limit])
+
+
+def relation_line(p: Persona, other: str, text: str, pro: Pronouns) -> str:
+    """"Max: your best friend since the first day of Brightwater Primary." from p's relationship text."""
+    head = first_clause(text)
+    head = re.sub(rf"^{pro.possessive}\b", "your", head, flags=re.IGNORECASE)
+    head = re.sub(rf"\b{pro.possessive}\b", "your", head) if pro is not SHE else re.sub(r"\bher\b", "your", head)
+    return f"{other}: {head}."
+
+
+def recallable(p: Persona, names: Mapping[str, str], setting: str = "") -> list[str]:
+    """Every fact a character might be asked about, second person: the sheet and what they know at the start."""
+    pro = pronouns_of(p)
+    return fact_sheet(p, names, setting)[1:] + [second_person(k, p, pro) for k in p.knows_at_start]
+
+
+def fact_sheet(p: Persona, names: Mapping[str, str], setting: str = "", sentences: int = 2) -> list[str]:
+    """The lines of the sheet, most asked first: who you are, where and when, then everyone you know."""
+    pro = pronouns_of(p)
+    lines = [f"You are {full_name(p)}, {p.age} years old."]
+    # "Lyra's mother, Senior Lattice Architect at Nocturne Systems, who never stops ..." -> the relation and the
+    # job; a role that is a story function ("The heroine: ...") says nothing a visitor would ask
+    role = re.split(r",?\s+who\b", p.role.strip(), maxsplit=1)[0]
+    head = ",".join(role.split(",")[:2]).rstrip(" .") if re.match(r"^[A-Z][\w'-]*'s\s", role) else ""
+    if head:
+        lines.append(f"You are {head}.")
+    parts = re.split(r"(?<=[.!?])\s+", p.description.strip())
+    lines += [second_person(s, p, pro) for s in parts[:sentences] if s]
+    if setting:
+        lines.append(f"Where and when: {setting}.")
+    for cid, text in p.relationships.items():
+        if cid != p.id and cid in names:
+            lines.append(relation_line(p, names[cid], text, pro))
+    return lines

@@ -1,0 +1,182 @@
+"""The knowledge quiz (``evals/quiz.yaml``): plain questions a visitor asks a character about their own life.
+
+Each question goes to one character at one beat, through the real stage (``Scene.say`` then one turn, as
+``stage ask`` does), and the reply is right when it contains one of the accepted terms. Scope questions ask
+about what the character cannot know yet: right when the reply contains none of the rejected terms. The quiz
+is split in a dev half (for tuning prompts and scorers) and a test half (for reporting only).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from stage.agents.retrieval import Retriever
+from stage.cast.schema import Id, Text
+from stage.datafile import read_yaml, relative, validate
+from stage.errors import DataError
+from stage.llm.base import ChatModel, GenParams
+from stage.scene import Scene, events_of
+from stage.settings import ROOT
+from stage.transcript import Action, Turn
+from stage.types import Story
+
+QUIZ_FILE = ROOT / "evals" / "quiz.yaml"
+Split = Literal["dev", "test"]
+Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80)]
+
+
+class QuestionSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=60)]
+    to: Id
+    beat: str | int = 1
+    topic: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=30)]
+    split: Split
+    kind: Literal["fact", "scope"] = "fact"
+    ask: Text
+    accept: list[Term] = Field(default_factory=list)
+    reject: list[Term] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _terms(self) -> QuestionSchema:
+        if self.kind == "fact" and not self.accept:
+            raise ValueError("a fact question needs accept: terms, one of which a right answer contains")
+        if self.kind == "scope" and not self.reject:
+            raise ValueError("a scope question needs reject: terms that a reply must not contain")
+        return self
+
+
+class QuizSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: Text
+    questions: list[QuestionSchema] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    to: str
+    beat: str
+    topic: str
+    split: Split
+    kind: Literal["fact", "scope"]
+    ask: str
+    accept: tuple[str, ...]
+    reject: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: Question
+    reply: str
+    right: bool
+    turn: Turn | None  # None when the character gave no turn (a refused question, an error)
+
+
+def load_quiz(story: Story, path: Path = QUIZ_FILE) -> list[Question]:
+    """The quiz, schema-checked and cross-checked against the story; every problem named by file and field."""
+    display = relative(path)
+    problems: list[str] = []
+    data = read_yaml(path, display, problems)
+    text = path.read_text(encoding="utf-8") if path.is_file() else None
+    quiz = validate(QuizSchema, data, display, text, problems) if data is not None else None
+    if quiz is None:
+        raise DataError(problems or [f"{display}: cannot read the quiz"])
+    out: list[Question] = []
+    seen: set[str] = set()
+    for n, q in enumerate(quiz.questions):
+        where = f"{display}: questions[{n}] ({q.id})"
+        if q.id in seen:
+            problems.append(f"{where}: id: expected a unique id, got a repeat")
+        seen.add(q.id)
+        if q.to not in story.personas:
+            problems.append(f"{where}: to: expected one of {', '.join(story.personas)}, got {q.to!r}")
+            continue
+        try:
+            beat = story.plot.beat(q.beat).id
+        except KeyError as exc:
+            problems.append(f"{where}: beat: {exc.args[0]}")
+            continue
+        out.append(Question(q.id, q.to, beat, q.topic, q.split, q.kind, q.ask, tuple(q.accept), tuple(q.reject)))
+    if problems:
+        raise DataError(problems)
+    return out
+
+
+def mentions(text: str, term: str) -> bool:
+    """``term`` as a whole word or phrase, case-insensitive ("Max" in "Max!" but not in "maximum")."""
+    return re.search(rf"(?<!\w){re.escape(term)}(?!\w)", text, flags=re.IGNORECASE) is not None
+
+
+def judge(question: Question, reply: str) -> bool:
+    if question.kind == "scope":
+        return not any(mentions(reply, t) for t in question.reject)
+    return any(mentions(reply, t) for t in question.accept)
+
+
+def ask(
+    question: Question,
+    *,
+    story: Story,
+    model: ChatModel,
+    retriever: Retriever,
+    params: GenParams,
+    seed: int = 0,
+) -> Answer:
+    """One question through the real stage: the visitor names the character, who answers next."""
+    scene = Scene.new(story, model, retriever, None, params, from_beat=question.beat, seed=seed, backend="quiz")
+    who = story.personas[question.to]
+    if who.id not in scene.state.present:
+        scene.direct(Action.ADD, who.id)
+    text = question.ask if re.search(rf"\b{re.escape(who.name)}\b", question.ask) else f"{who.name}, {question.ask}"
+    said = scene.say(text, name="Visitor")
+    turn = next((e for e in said if isinstance(e, Turn)), None)  # a refusal answers at once
+    if turn is None:
+        turn = next((e for e in events_of(scene.step()) if isinstance(e, Turn)), None)
+    if turn is None or turn.speaker != who.id:
+        return Answer(question, "" if turn is None else turn.text, False, turn)
+    return Answer(question, turn.text, judge(question, turn.text), turn)
+
+
+def run(
+    questions: Iterable[Question],
+    *,
+    story: Story,
+    model: ChatModel,
+    retriever: Retriever,
+    params: GenParams,
+    seed: int = 0,
+) -> Iterator[Answer]:
+    """Every question, as it is answered (a generator, so a caller can show progress)."""
+    for q in questions:
+        yield ask(q, story=story, model=model, retriever=retriever, params=params, seed=seed)
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    right: int
+    asked: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.right / self.asked if self.asked else None
+
+
+def accuracy(answers: Iterable[Answer], key: Callable[[Answer], str]) -> dict[str, Accuracy]:
+    """Right / asked, grouped by ``key`` (a character, a split, a topic ...), plus ``all``."""
+    right: dict[str, int] = defaultdict(int)
+    asked: dict[str, int] = defaultdict(int)
+    for a in answers:
+        for k in (key(a), "all"):
+            asked[k] += 1
+            right[k] += a.right
+    return {k: Accuracy(right[k], asked[k]) for k in sorted(asked)}
