@@ -11,18 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr  # stage/ui/__init__.py has set Gradio's offline environment by now
-from gradio.events import api as gr_api
 
 from stage import runtime
 from stage.agents.retrieval import Retriever
 from stage.errors import ConfigError
 from stage.llm import params_from
 from stage.llm.base import ChatModel, GenParams
-from stage.scene import EDITABLE
 from stage.settings import Settings
+from stage.transcript import EDITABLE
 from stage.ui.handlers import Handlers
 from stage.ui.render import EMOJI_CHECK
-from stage.ui.session import Sessions, Stage
+from stage.ui.session import MAX_SESSIONS, SESSION_TTL_S, Sessions, Stage
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +49,14 @@ def build_app(
     return build(settings, model, retriever).app
 
 
-def build(settings: Settings, model: ChatModel | None = None, retriever: Retriever | None = None) -> Built:
-    """``build_app``, also handing back the sessions so the caller can close them at shutdown."""
+def build(
+    settings: Settings,
+    model: ChatModel | None = None,
+    retriever: Retriever | None = None,
+    session_ttl_s: float = SESSION_TTL_S,
+) -> Built:
+    """``build_app``, also handing back the sessions so the caller can close them at shutdown.
+    ``session_ttl_s``: how long an idle session lives (tests shorten it)."""
     story = runtime.story(settings)
     params: GenParams = params_from(settings)
     if model is None:
@@ -155,36 +160,53 @@ def build(settings: Settings, model: ChatModel | None = None, retriever: Retriev
                     )
                     load = gr.Button("Load, replay and continue", elem_id="load")
 
-        std = [header, log_view, status_view, dl_jsonl, dl_md]
+        # This browser session's Session (stage/ui/session.py): created by its first event, handed to every
+        # handler as the last input and back as the last output (gradio_client hides both). Gradio deletes
+        # it, calling delete_callback, session_ttl_s after its last update; once its tab has closed, an hour
+        # after its last update (Gradio's fixed grace for a closed tab, in place of the TTL).
+        session = gr.State(time_to_live=session_ttl_s, delete_callback=sessions.delete)
+        # made after the page's components, so that theirs keep the ids (and API labels) they had
+        events_out = gr.JSON(label="events", visible=False)
+
+        def out(*extra: Any) -> list[Any]:
+            """The standard outputs (header, transcript, status, downloads), ``extra``, then the session."""
+            return [header, log_view, status_view, dl_jsonl, dl_md, *extra, session]
+
         turns: dict[str, Any] = {"concurrency_id": "turns", "concurrency_limit": TURN_EVENTS}
         quick: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden"}
 
-        app.load(h.load_page, None, std, api_name="page", **quick)
-        app.load(h.persona_value, [who, field], value, api_visibility="private", **quick)
-        app.unload(h.unload)
-        play.click(h.play, [start_beat, speed, cap], std, api_name="play", show_progress="hidden", **turns)
-        pause.click(h.pause, None, std, api_name="pause", **quick)
-        step.click(h.step, [start_beat], std, api_name="step", show_progress="hidden", **turns)
-        restart.click(h.restart, [start_beat], [*std, message], api_name="restart", **quick)
-        speak_as.input(h.speak_as, [start_beat, speak_as], std, api_name="speak_as", **quick)
-        said = [start_beat, name, speak_as, message]
-        send.click(h.send, said, [*std, message], api_name="send", show_progress="hidden", **turns)
-        message.submit(
-            h.send, said, [*std, message], api_visibility="private", show_progress="hidden", **turns
+        app.load(h.load_page, [session], out(), api_name="page", **quick)
+        app.load(h.persona_value, [who, field, session], value, api_visibility="private", **quick)
+        play.click(
+            h.play, [start_beat, speed, cap, session], out(), api_name="play", show_progress="hidden", **turns
         )
-        goto.click(h.goto, [start_beat, goto_beat], std, api_name="goto", **quick)
-        inject.click(h.inject, [start_beat, event_text], [*std, event_text], api_name="inject", **quick)
-        force.click(h.force, [start_beat, who], std, api_name="force", **quick)
-        add.click(h.add, [start_beat, who], std, api_name="add", **quick)
-        remove.click(h.remove, [start_beat, who], std, api_name="remove", **quick)
+        pause.click(h.pause, [session], out(), api_name="pause", **quick)
+        step.click(h.step, [start_beat, session], out(), api_name="step", show_progress="hidden", **turns)
+        restart.click(h.restart, [start_beat, session], out(message), api_name="restart", **quick)
+        speak_as.input(h.speak_as, [start_beat, speak_as, session], out(), api_name="speak_as", **quick)
+        said = [start_beat, name, speak_as, message, session]
+        send.click(h.send, said, out(message), api_name="send", show_progress="hidden", **turns)
+        message.submit(h.send, said, out(message), api_visibility="private", show_progress="hidden", **turns)
+        goto.click(h.goto, [start_beat, goto_beat, session], out(), api_name="goto", **quick)
+        inject.click(h.inject, [start_beat, event_text, session], out(event_text), api_name="inject", **quick)
+        force.click(h.force, [start_beat, who, session], out(), api_name="force", **quick)
+        add.click(h.add, [start_beat, who, session], out(), api_name="add", **quick)
+        remove.click(h.remove, [start_beat, who, session], out(), api_name="remove", **quick)
         whisper.click(
-            h.whisper, [start_beat, who, whisper_text], [*std, whisper_text], api_name="whisper", **quick
+            h.whisper,
+            [start_beat, who, whisper_text, session],
+            out(whisper_text),
+            api_name="whisper",
+            **quick,
         )
-        edit.click(h.edit_persona, [start_beat, who, field, value], std, api_name="edit_persona", **quick)
-        who.change(h.persona_value, [who, field], value, api_name="persona_value", **quick)
-        field.change(h.persona_value, [who, field], value, api_visibility="private", **quick)
-        load.click(h.load, [upload], [*std, speak_as], api_name="load", show_progress="hidden", **turns)
-        gr_api(h.events, api_name="events", concurrency_limit=None)
+        edit.click(
+            h.edit_persona, [start_beat, who, field, value, session], out(), api_name="edit_persona", **quick
+        )
+        who.change(h.persona_value, [who, field, session], value, api_name="persona_value", **quick)
+        field.change(h.persona_value, [who, field, session], value, api_visibility="private", **quick)
+        load.click(h.load, [upload, session], out(speak_as), api_name="load", show_progress="hidden", **turns)
+        # API only (no trigger on the page); an event rather than gr.api, which cannot take a gr.State
+        gr.on([], h.events, [session], [events_out, session], api_name="events", concurrency_limit=None)
 
     app.queue(default_concurrency_limit=2, max_size=64)
     return Built(app, sessions)
@@ -231,6 +253,7 @@ def launch(
         allowed_paths=[str(exports)],
         blocked_paths=[str(p.resolve()) for p in private],
         max_file_size="5mb",
+        state_session_capacity=MAX_SESSIONS,
         footer_links=["api"],
         run_history=False,
         enable_monitoring=False,

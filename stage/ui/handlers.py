@@ -1,13 +1,14 @@
-"""What each control on the page does: find the session, act on its ``Scene``, return a fresh render.
+"""What each control on the page does: take the session, act on its ``Scene``, return a fresh render.
 
+The session comes in as the last argument, the value of the page's ``gr.State`` (None until the first event
+of a browser session creates it), and goes back as the last output, which also restarts Gradio's idle TTL.
 Every handler returns the standard outputs (header, transcript, status, JSONL and Markdown downloads), some
-with one more. Errors meant for people (``StageError``) become the status line; anything else is logged and
-shown as one clean sentence through ``gr.Error``.
+with one more, then the session. Errors meant for people (``StageError``) become the status line; anything
+else is logged and shown as one clean sentence through ``gr.Error``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -18,8 +19,8 @@ import gradio as gr
 
 from stage.agents.context import apply_edits
 from stage.errors import ModelError, StageError
-from stage.scene import EDITABLE, Scene
-from stage.transcript import Turn, to_dict
+from stage.scene import Scene
+from stage.transcript import EDITABLE, Action, Turn, to_dict
 from stage.ui.export import load_transcript, write_exports
 from stage.ui.render import status
 from stage.ui.session import Session, Sessions, Stage
@@ -28,7 +29,7 @@ from stage.ui.stream import TurnRun
 log = logging.getLogger(__name__)
 
 Outputs = tuple[Any, ...]
-Action = Callable[[Session, Scene], str]
+SessionAct = Callable[[Session, Scene], str]  # a change to one session's scene, returning its status line
 REPLAY_SECONDS = 4.0  # a loaded transcript is replayed onto the page in about this long
 
 
@@ -39,18 +40,20 @@ class Handlers:
 
     # -- plumbing -------------------------------------------------------------------------------------------
 
-    def session(self, request: gr.Request) -> Session:
-        return self.sessions.get(request.session_hash)
+    def session(self, s: Session | None) -> Session:
+        """This browser session's ``Session``: a new one on its first event (or once Gradio has closed it)."""
+        return s if s is not None and not s.closed else self.sessions.new()
 
-    def view(self, s: Session, final: bool = True) -> Outputs:
-        """The standard outputs; downloads are rewritten only when a change is complete (not per token)."""
+    def view(self, s: Session, *extra: Any, final: bool = True) -> Outputs:
+        """The standard outputs, ``extra`` and the session; downloads are rewritten only when a change is
+        complete (not per token)."""
         files: tuple[Any, Any] = (gr.skip(), gr.skip())
         if final and s.scene is not None:
-            js, md = write_exports(self.stage.exports / s.token, self.stage.story, list(s.scene.transcript))
+            js, md = write_exports(s.exports, self.stage.story, list(s.scene.transcript))
             files = (str(js), str(md))
         elif final:
             files = (None, None)
-        return (s.header_html(), s.transcript_html(), status(s.status, s.status_kind), *files)
+        return (s.header_html(), s.transcript_html(), status(s.status, s.status_kind), *files, *extra, s)
 
     @staticmethod
     def unexpected(exc: BaseException) -> gr.Error:
@@ -59,9 +62,9 @@ class Handlers:
             f"Something went wrong on the stage ({type(exc).__name__}); the server log has the details."
         )
 
-    def _act(self, request: gr.Request, beat: str, action: Action, clears: int = 0) -> Outputs:
+    def _act(self, state: Session | None, beat: str, action: SessionAct, clears: int = 0) -> Outputs:
         """Run ``action`` on the session's scene; ``clears`` more outputs are emptied if it worked."""
-        s = self.session(request)
+        s = self.session(state)
         try:
             s.note(action(s, s.ensure(beat)))
             cleared: tuple[Any, ...] = ("",) * clears
@@ -70,14 +73,14 @@ class Handlers:
             cleared = (gr.skip(),) * clears  # keep what was typed so it can be fixed
         except Exception as exc:
             raise self.unexpected(exc) from exc
-        return (*self.view(s), *cleared)
+        return self.view(s, *cleared)
 
     def _turn(self, s: Session, extra: Outputs = ()) -> Generator[Outputs, None, bool]:
         """Stream one turn onto the page; False (with the reason in the status line) if it did not happen."""
         run = TurnRun(s)
         try:
             for _ in run:
-                yield (*self.view(s, final=False), *extra)
+                yield self.view(s, *extra, final=False)
         except StageError as exc:
             s.note(str(exc), "error")
             return False
@@ -102,21 +105,19 @@ class Handlers:
 
     # -- page -----------------------------------------------------------------------------------------------
 
-    def load_page(self, request: gr.Request) -> Outputs:
-        return self.view(self.session(request))
+    def load_page(self, state: Session | None) -> Outputs:
+        return self.view(self.session(state))
 
-    def unload(self, request: gr.Request) -> None:
-        self.sessions.drop(request.session_hash)
-
-    def events(self, request: gr.Request) -> list[dict[str, Any]]:
-        """This session's transcript events, as the JSONL download holds them."""
-        s = self.session(request)
-        return [to_dict(e) for e in s.scene.transcript] if s.scene is not None else []
+    def events(self, s: Session | None) -> tuple[list[dict[str, Any]], Any]:
+        """This session's transcript events, as the JSONL download holds them (a read creates no session)."""
+        if s is None or s.scene is None:
+            return [], s if s is not None else gr.skip()
+        return [to_dict(e) for e in s.scene.transcript], s
 
     # -- watch ----------------------------------------------------------------------------------------------
 
-    def play(self, beat: str, pause_s: float, cap: float, request: gr.Request) -> Iterator[Outputs]:
-        s = self.session(request)
+    def play(self, beat: str, pause_s: float, cap: float, state: Session | None) -> Iterator[Outputs]:
+        s = self.session(state)
         try:
             scene = s.ensure(beat)
         except StageError as exc:
@@ -153,15 +154,15 @@ class Handlers:
             s.playing = False
         yield self.view(s)
 
-    def pause(self, request: gr.Request) -> Outputs:
-        s = self.session(request)
+    def pause(self, state: Session | None) -> Outputs:
+        s = self.session(state)
         if s.playing:
             s.playing = False
             s.note("Pausing after this turn…" if s.busy.locked() else "Paused.")
         return self.view(s, final=not s.busy.locked())
 
-    def step(self, beat: str, request: gr.Request) -> Iterator[Outputs]:
-        s = self.session(request)
+    def step(self, beat: str, state: Session | None) -> Iterator[Outputs]:
+        s = self.session(state)
         try:
             s.ensure(beat)
         except StageError as exc:
@@ -173,15 +174,15 @@ class Handlers:
             s.note("")
         yield self.view(s)
 
-    def restart(self, beat: str, request: gr.Request) -> Outputs:
-        s = self.session(request)
+    def restart(self, beat: str, state: Session | None) -> Outputs:
+        s = self.session(state)
         s.playing = False
         try:
             s.start(beat)
             s.note("A new scene, at the chosen beat. Press Play.")
         except StageError as exc:
             s.note(str(exc), "error")
-        return (*self.view(s), "")
+        return self.view(s, "")
 
     # -- join -----------------------------------------------------------------------------------------------
 
@@ -191,30 +192,30 @@ class Handlers:
         if who == s.played:
             return ""
         if s.played and s.played in scene.state.humans:
-            scene.direct("release", s.played)
+            scene.direct(Action.RELEASE, target=s.played)
         s.played = ""
         if not who:
             return "You are a visitor again; the director picks who answers."
-        scene.direct("take", who)
+        scene.direct(Action.TAKE, target=who)
         s.played = who
         name = scene.names.get(who, who)
         here = "" if who in scene.state.present else f" ({name} is not in this beat; add them in Direct)"
         return f"You now play {name}; the director will not pick them.{here}"
 
-    def speak_as(self, beat: str, who: str | None, request: gr.Request) -> Outputs:
-        return self._act(request, beat, lambda s, scene: self._play_as(s, scene, who or ""))
+    def speak_as(self, beat: str, who: str | None, state: Session | None) -> Outputs:
+        return self._act(state, beat, lambda s, scene: self._play_as(s, scene, who or ""))
 
     def send(
-        self, beat: str, name: str, who: str | None, text: str, request: gr.Request
+        self, beat: str, name: str, who: str | None, text: str, state: Session | None
     ) -> Iterator[Outputs]:
-        s = self.session(request)
+        s = self.session(state)
         try:
             scene = s.ensure(beat)
             self._play_as(s, scene, who or "")
             said = scene.say(text or "", name=(name or "").strip() or "Visitor", as_character=who or "")
         except StageError as exc:
             s.note(str(exc), "error")
-            yield (*self.view(s), gr.skip())  # keep the text so it can be fixed
+            yield self.view(s, gr.skip())  # keep the text so it can be fixed
             return
         except Exception as exc:
             raise self.unexpected(exc) from exc
@@ -222,79 +223,84 @@ class Handlers:
         if any(isinstance(e, Turn) for e in said) or scene.state.ended or s.playing:
             if s.playing:
                 s.note("The scene is playing: the director picks who answers next.")
-            yield (*self.view(s), "")
+            yield self.view(s, "")
             return
-        yield (*self.view(s, final=False), "")
+        yield self.view(s, "", final=False)
         yield from self._turn(s, extra=("",))
-        yield (*self.view(s), "")
+        yield self.view(s, "")
 
     # -- direct ---------------------------------------------------------------------------------------------
 
-    def goto(self, beat: str, target: str, request: gr.Request) -> Outputs:
+    def goto(self, beat: str, target: str, state: Session | None) -> Outputs:
         def act(s: Session, scene: Scene) -> str:
-            scene.direct("goto", target)
+            scene.direct(Action.GOTO, target=target)
             return f"Moved to beat {scene.state.beat.position}: {scene.state.beat.title}."
 
-        return self._act(request, beat, act)
+        return self._act(state, beat, act)
 
-    def force(self, beat: str, who: str | None, request: gr.Request) -> Outputs:
+    def force(self, beat: str, who: str | None, state: Session | None) -> Outputs:
         def act(s: Session, scene: Scene) -> str:
-            scene.direct("force", who or "")
+            scene.direct(Action.FORCE, target=who or "")
             return f"{scene.names.get(scene.state.forced, who)} speaks next."
 
-        return self._act(request, beat, act)
+        return self._act(state, beat, act)
 
-    def inject(self, beat: str, text: str, request: gr.Request) -> Outputs:
+    def inject(self, beat: str, text: str, state: Session | None) -> Outputs:
         return self._act(
-            request, beat, lambda s, scene: _done(scene.direct("inject", text=text), "Event added."), clears=1
+            state,
+            beat,
+            lambda s, scene: _done(scene.direct(Action.INJECT, text=text), "Event added."),
+            clears=1,
         )
 
-    def whisper(self, beat: str, who: str | None, text: str, request: gr.Request) -> Outputs:
+    def whisper(self, beat: str, who: str | None, text: str, state: Session | None) -> Outputs:
         def act(s: Session, scene: Scene) -> str:
-            scene.direct("whisper", who or "", text)
+            scene.direct(Action.WHISPER, target=who or "", text=text)
             return f"Whispered to {scene.names.get(who or '', who)}; they hear it on their next turn."
 
-        return self._act(request, beat, act, clears=1)
+        return self._act(state, beat, act, clears=1)
 
-    def add(self, beat: str, who: str | None, request: gr.Request) -> Outputs:
+    def add(self, beat: str, who: str | None, state: Session | None) -> Outputs:
         return self._act(
-            request, beat, lambda s, scene: _done(scene.direct("add", who or ""), "Added to the scene.")
+            state,
+            beat,
+            lambda s, scene: _done(scene.direct(Action.ADD, target=who or ""), "Added to the scene."),
         )
 
-    def remove(self, beat: str, who: str | None, request: gr.Request) -> Outputs:
+    def remove(self, beat: str, who: str | None, state: Session | None) -> Outputs:
         return self._act(
-            request,
+            state,
             beat,
-            lambda s, scene: _done(scene.direct("remove", who or ""), "Removed from the scene."),
+            lambda s, scene: _done(scene.direct(Action.REMOVE, target=who or ""), "Removed from the scene."),
         )
 
     def edit_persona(
-        self, beat: str, who: str | None, field: str | None, value: str, request: gr.Request
+        self, beat: str, who: str | None, field: str | None, value: str, state: Session | None
     ) -> Outputs:
         def act(s: Session, scene: Scene) -> str:
-            scene.direct("persona", who or "", json.dumps({field or "": value or ""}))
+            scene.direct(Action.PERSONA, target=who or "", edits={field or "": value or ""})
             return f"Edited {field} for this session; it applies from the next turn."
 
-        return self._act(request, beat, act)
+        return self._act(state, beat, act)
 
-    def persona_value(self, who: str | None, field: str | None, request: gr.Request) -> str:
-        """The current value of a persona field in this session (with its edits), as the editor shows it."""
+    def persona_value(self, who: str | None, field: str | None, s: Session | None) -> str:
+        """The current value of a persona field in this session (with its edits), as the editor shows it.
+        Only a read: it neither creates the session (it runs alongside ``load_page``) nor hands it back."""
         p = self.stage.story.personas.get(who or "")
         if p is None or field not in EDITABLE:
             return ""
-        s = self.session(request)
-        edits = s.scene.state.persona_edits.get(p.id, {}) if s.scene is not None else {}
+        edits = s.scene.state.persona_edits.get(p.id, {}) if s is not None and s.scene is not None else {}
         q = apply_edits(p, edits)
         value: object = getattr(q, field) if hasattr(q, field) else getattr(q.voice, field, "")
         return "\n".join(value) if isinstance(value, tuple) else str(value)
 
     # -- transcripts ----------------------------------------------------------------------------------------
 
-    def load(self, file: str | None, request: gr.Request) -> Iterator[Outputs]:
-        s = self.session(request)
+    def load(self, file: str | None, state: Session | None) -> Iterator[Outputs]:
+        s = self.session(state)
         if not file:
             s.note("Choose a transcript file (.jsonl) first.", "error")
-            yield (*self.view(s), gr.skip())
+            yield self.view(s, gr.skip())
             return
         s.playing = False
         try:
@@ -302,18 +308,18 @@ class Handlers:
             scene = s.adopt(events)
         except StageError as exc:
             s.note(str(exc), "error")
-            yield (*self.view(s), gr.skip())
+            yield self.view(s, gr.skip())
             return
         except (OSError, ValueError, KeyError) as exc:
             s.note(f"{Path(file).name}: cannot continue this transcript ({exc})", "error")
-            yield (*self.view(s), gr.skip())
+            yield self.view(s, gr.skip())
             return
         s.note(f"Replaying {len(events)} events…", "busy")
         delay = min(0.15, REPLAY_SECONDS / max(1, len(events)))
         try:
             for k in range(1, len(events) + 1):
                 s.reveal = k
-                yield (*self.view(s, final=False), s.played)
+                yield self.view(s, s.played, final=False)
                 time.sleep(delay)
         finally:
             s.reveal = None
@@ -321,7 +327,7 @@ class Handlers:
         where = f"beat {scene.state.beat.position}: {scene.state.beat.title}"
         more = "it has ended; go to a beat to play on" if scene.state.ended else "press Play to continue"
         s.note(f"Loaded {len(events)} events{skipped}, at {where}; {more}.")
-        yield (*self.view(s), s.played)
+        yield self.view(s, s.played)
 
 
 def _done(_: object, message: str) -> str:

@@ -1,23 +1,24 @@
 """One scene per browser session, created lazily; the story, model and lore store are shared by all of them.
 
-A session is keyed by Gradio's ``session_hash`` (one per page load, one per ``gradio_client.Client``), so two
-tabs never see each other's conversation. Its transcript is written to ``home/transcripts/ui-<hash>.jsonl``.
+Gradio keeps each ``Session`` in a ``gr.State`` (stage/ui/app.py): one value per page load, one per
+``gradio_client.Client``, so two tabs never see each other's conversation. Gradio also decides when a
+session ends: it deletes the value ``SESSION_TTL_S`` after the session's last event (an hour after it, once
+the tab has closed: Gradio's fixed grace) and calls the State's delete callback, ``Sessions.delete``.
+A session's transcript is written to ``home/transcripts/ui-<key>.jsonl``, ``key`` being random.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import shutil
 import threading
-import time
-from collections import OrderedDict
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stage.agents.retrieval import Retriever
-from stage.errors import ConfigError
 from stage.llm.base import ChatModel, GenParams
 from stage.scene import Scene
 from stage.settings import Settings
@@ -27,8 +28,13 @@ from stage.ui.render import Pending, Renderer, StatusKind
 
 log = logging.getLogger(__name__)
 
-MAX_SESSIONS = 64
-_SAFE_KEY = re.compile(r"[^A-Za-z0-9_-]")
+SESSION_TTL_S = 4 * 3600  # an idle session is closed this long after its last event (gr.State time_to_live)
+# Gradio keeps the state of at most this many browser sessions (``launch(state_session_capacity=...)``) and
+# drops the least recently used beyond it. Its default, 10,000, is too many here: every session with a scene
+# holds its transcript file open, and ten thousand would run out of file descriptors (often 1024) long
+# before memory. Gradio drops a session without calling the delete callback; the session's ``_Held`` is then
+# released when it is garbage-collected.
+MAX_SESSIONS = 256
 
 
 @dataclass
@@ -56,11 +62,24 @@ class Stage:
         return self.settings.home / "exports"
 
 
+class _Held:
+    """What a session holds open: its scene's transcript file and its export folder."""
+
+    def __init__(self, exports: Path) -> None:
+        self.exports = exports
+        self.transcript: Transcript | None = None
+
+    def release(self) -> None:
+        if self.transcript is not None:
+            self.transcript.close()
+        shutil.rmtree(self.exports, ignore_errors=True)
+
+
 class Session:
     """One visitor's scene and what the page shows of it. ``busy`` is held while a turn is generated."""
 
-    def __init__(self, key: str, stage: Stage) -> None:
-        self.key = _SAFE_KEY.sub("", key)[:40] or "anon"
+    def __init__(self, stage: Stage) -> None:
+        self.key = secrets.token_hex(8)  # names the transcript files: random, so never another session's
         self.stage = stage
         self.scene: Scene | None = None
         self.scenes = 0  # scenes started in this session (names the transcript files)
@@ -71,11 +90,22 @@ class Session:
         self.status_kind: StatusKind = "info"
         self.busy = threading.Lock()
         self.lock = threading.RLock()  # guards replacing the scene
-        self.token = secrets.token_urlsafe(16)  # names the export folder: unguessable, unlike the hash
-        self.last_used = time.monotonic()
+        self.token = secrets.token_urlsafe(16)  # names the export folder, which is served: unguessable
         self.reveal: int | None = None  # while a loaded transcript is replayed: events shown so far
         self._parts: list[str] = []  # rendered HTML of self.scene's events, in order
         self._render_lock = threading.Lock()
+        self._held = _Held(stage.exports / self.token)
+        # released once: by close(), or when a session Gradio dropped is garbage-collected, or at exit
+        self._release = weakref.finalize(self, self._held.release)
+
+    @property
+    def exports(self) -> Path:
+        """This session's download folder (served to its page only: the name is unguessable)."""
+        return self._held.exports
+
+    @property
+    def closed(self) -> bool:
+        return not self._release.alive
 
     # -- the scene ------------------------------------------------------------------------------------------
 
@@ -125,6 +155,7 @@ class Session:
         if self.scene is not None:
             self.scene.transcript.close()
         self.scene = scene
+        self._held.transcript = scene.transcript
         self.pending = None
         self.played = ""
         with self._render_lock:
@@ -154,53 +185,52 @@ class Session:
         return self.stage.renderer.header(beat, list(scene.state.present), scene.state.humans, state, turns)
 
     def close(self) -> None:
+        """Close the transcript and remove the export folder; the session is not used again (idempotent)."""
         with self.lock:
             self.playing = False
-            if self.scene is not None:
-                self.scene.transcript.close()
-            shutil.rmtree(self.stage.exports / self.token, ignore_errors=True)
+            self._release()
 
 
 class Sessions:
-    """Sessions by key, created on first use; the least recently used idle one goes when there are too many."""
+    """The live sessions, kept only so that shutdown can close them (Gradio has no such hook): each one's
+    lifetime is its ``gr.State``'s. Weak, so that a session Gradio dropped (``MAX_SESSIONS``) is not kept
+    alive here."""
 
-    def __init__(self, stage: Stage, limit: int = MAX_SESSIONS) -> None:
+    def __init__(self, stage: Stage) -> None:
         self.stage = stage
-        self.limit = limit
-        self._by_key: OrderedDict[str, Session] = OrderedDict()
+        self._live: weakref.WeakSet[Session] = weakref.WeakSet()
         self._lock = threading.Lock()
 
-    def get(self, key: str | None) -> Session:
-        if not key:
-            raise ConfigError("this request has no session; reload the page")
+    def new(self) -> Session:
+        session = Session(self.stage)
         with self._lock:
-            session = self._by_key.get(key)
-            if session is None:
-                session = self._by_key[key] = Session(key, self.stage)
-                self._evict()
-            self._by_key.move_to_end(key)
-            session.last_used = time.monotonic()
-            return session
+            self._live.add(session)
+        return session
 
-    def _evict(self) -> None:
-        idle = [s for s in self._by_key.values() if not s.playing and not s.busy.locked()]
-        while len(self._by_key) > self.limit and idle:
-            old = idle.pop(0)
-            del self._by_key[next(k for k, v in self._by_key.items() if v is old)]
-            old.close()
-            log.info("closed the idle session %s (more than %d sessions)", old.key, self.limit)
-
-    def drop(self, key: str | None) -> None:
+    def delete(self, value: object) -> None:
+        """The ``gr.State`` delete callback: Gradio has let this session go. It runs on Gradio's event loop,
+        whose state-expiry task would stop for good if this raised."""
+        if not isinstance(value, Session):
+            return
         with self._lock:
-            session = self._by_key.pop(key or "", None)
-        if session is not None:
-            session.close()
+            self._live.discard(value)
+        try:
+            value.close()
+            log.info("closed the session %s (idle, or its tab closed)", value.key)
+        except Exception:
+            log.exception("could not close the session %s", value.key)
 
     def close_all(self) -> None:
         with self._lock:
-            sessions, self._by_key = list(self._by_key.values()), OrderedDict()
+            sessions = list(self._live)
+            self._live.clear()
         for s in sessions:
             s.close()
 
     def __len__(self) -> int:
-        return len(self._by_key)
+        with self._lock:
+            return len(self._live)
+
+    def __iter__(self) -> Iterator[Session]:
+        with self._lock:
+            return iter(list(self._live))

@@ -8,7 +8,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no network
 
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ from stage import runtime
 from stage.llm import make_model
 from stage.llm.base import ChatModel
 from stage.llm.scripted import ScriptedModel
-from stage.llm.wrappers import Metered, Retrying
+from stage.llm.wrappers import Retrying
 from stage.settings import Settings
 from stage.ui.app import build, launch, start_embedded_model
+from stage.ui.session import SESSION_TTL_S, Sessions
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -39,7 +41,7 @@ CHROMIUM_ARGS = [
 class Served:
     url: str
     app: Any  # gr.Blocks
-    sessions: Any  # stage.ui.session.Sessions
+    sessions: Sessions  # the app's live sessions
     settings: Settings
 
 
@@ -49,11 +51,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def held_open(path: Path) -> bool:
+    """Whether this process has ``path`` open (a transcript not yet closed); Linux, through /proc."""
+    target = str(path.resolve())
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            if os.readlink(fd) == target:
+                return True
+        except OSError:  # closed meanwhile
+            continue
+    return False
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass; its last answer."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def serve(
-    settings: Settings, model: ChatModel, retriever: Any, auth: tuple[str, str] | None = None
+    settings: Settings,
+    model: ChatModel,
+    retriever: Any,
+    auth: tuple[str, str] | None = None,
+    session_ttl_s: float = SESSION_TTL_S,
 ) -> Served:
     """The app launched in this process on a free loopback port (Gradio serves it from a thread)."""
-    built = build(settings, model=model, retriever=retriever)
+    built = build(settings, model=model, retriever=retriever, session_ttl_s=session_ttl_s)
     url = launch(built.app, settings, port=free_port(), auth=auth, block=False, quiet=True)
     return Served(url, built.app, built.sessions, settings)
 
@@ -69,7 +97,7 @@ def scripted_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     settings = Settings(
         backend="scripted", home=tmp_path_factory.mktemp("ui-scripted"), seed=11, retries=0, backoff=0.0
     )
-    model = Metered(Retrying(ScriptedModel(seed=11, delay=0.005), retries=0, backoff=0.0))
+    model = Retrying(ScriptedModel(seed=11, delay=0.005), retries=0, backoff=0.0)
     served = serve(settings, model, runtime.keyword_retriever(runtime.story(settings)))
     yield served
     stop(served)

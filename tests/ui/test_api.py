@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,11 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from stage import runtime
+from stage.llm.scripted import ScriptedModel
+from stage.settings import Settings
 from stage.ui.app import parse_auth
-from tests.ui.conftest import Served, serve, stop
+from stage.ui.session import SESSION_TTL_S, Session
+from tests.ui.conftest import Served, held_open, serve, stop, wait_for
 
 
 def client(app: Served) -> Client:
@@ -59,6 +63,81 @@ def test_two_sessions_never_see_each_other(scripted_app: Served) -> None:
     assert len(turns(a)) == 1 and len(turns(b)) == 2
     files = sorted(p.name for p in (scripted_app.settings.home / "transcripts").glob("ui-*.jsonl"))
     assert len(files) >= 2
+
+
+def own_app(tmp_path: Path, session_ttl_s: float = SESSION_TTL_S) -> Served:
+    """A fresh scripted app, so that its sessions are this test's alone."""
+    settings = Settings(backend="scripted", home=tmp_path, seed=3, retries=0, backoff=0.0)
+    retriever = runtime.keyword_retriever(runtime.story(settings))
+    return serve(settings, ScriptedModel(seed=3), retriever, session_ttl_s=session_ttl_s)
+
+
+def only_session(app: Served) -> Session:
+    sessions = list(app.sessions)
+    assert len(sessions) == 1, sessions
+    return sessions[0]
+
+
+def transcript_of(s: Session) -> Path:
+    assert s.scene is not None and s.scene.transcript.path is not None
+    return s.scene.transcript.path
+
+
+def test_an_idle_session_is_closed_after_its_ttl(tmp_path: Path) -> None:
+    app = own_app(tmp_path, session_ttl_s=1.5)
+    try:
+        c = client(app)
+        c.predict("bedtime", api_name="/step")
+        s = only_session(app)
+        path, exports = transcript_of(s), s.exports
+        assert held_open(path) and exports.exists() and len(turns(c)) == 1
+        assert wait_for(lambda: s.closed), "Gradio should delete the idle State and call its delete_callback"
+        assert not held_open(path) and not exports.exists() and len(app.sessions) == 0
+        assert turns(c) == []  # the same client now has a new, empty session
+        c.predict("bedtime", api_name="/step")
+        assert transcript_of(only_session(app)) != path and len(turns(c)) == 1
+        c.close()
+    finally:
+        stop(app)
+
+
+def test_a_closed_tab_is_closed_by_gradio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Gradio notices a tab (here a client) going when its heartbeat stream ends; it deletes that session's
+    State an hour later, or after a second under GRADIO_IS_E2E_TEST, which also beats every 0.25 s."""
+    monkeypatch.setenv("GRADIO_IS_E2E_TEST", "1")
+    caplog.set_level(logging.INFO, logger="stage.ui.session")
+    app = own_app(tmp_path)  # the default, hours-long idle TTL: only the closing counts
+    try:
+        c = client(app)
+        c.predict("bedtime", api_name="/step")
+        gone, key = transcript_of(only_session(app)), only_session(app).key
+        stays = client(app)
+        stays.predict("bedtime", api_name="/step")
+        kept = next(p for p in map(transcript_of, app.sessions) if p != gone)
+        assert held_open(gone) and held_open(kept)
+        c.close()
+        assert wait_for(lambda: not held_open(gone)), "the closed client's session should be closed"
+        assert held_open(kept) and len(app.sessions) == 1 and len(turns(stays)) == 1
+        assert f"closed the session {key}" in caplog.text  # by the State's delete_callback, not by the GC
+        stays.close()
+    finally:
+        stop(app)
+
+
+def test_shutdown_closes_every_live_session(tmp_path: Path) -> None:
+    app = own_app(tmp_path)
+    clients = [client(app) for _ in range(3)]
+    for c in clients:
+        c.predict("bedtime", api_name="/step")
+    paths = [transcript_of(s) for s in app.sessions]
+    assert len(set(paths)) == 3 and all(held_open(p) for p in paths)
+    for c in clients:
+        c.close()
+    stop(app)
+    assert not any(held_open(p) for p in paths) and len(app.sessions) == 0
+    assert not any((tmp_path / "exports").iterdir())
 
 
 def test_direct_goto_inject_and_force(scripted_app: Served) -> None:
