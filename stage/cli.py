@@ -30,6 +30,11 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--retries", type=int, help="retries after a failed model call [STAGE_RETRIES]")
     g.add_argument("--seed", type=int, help="random seed for sampling and the scripted backend [STAGE_SEED]")
+    g.add_argument(
+        "--candidates",
+        type=int,
+        help="replies sampled per character turn, the best one chosen (1-8) [STAGE_CANDIDATES]",
+    )
 
 
 def _data_flags(p: argparse.ArgumentParser) -> None:
@@ -128,6 +133,7 @@ SETTING_FLAGS = (
     "timeout",
     "retries",
     "seed",
+    "candidates",
     "home",
     "characters_dir",
     "lore_dir",

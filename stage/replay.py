@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from stage.agents.agent import Reply
 from stage.agents.retrieval import Retriever
 from stage.errors import ConfigError
 from stage.llm.base import GenParams
 from stage.llm.scripted import ScriptedModel
 from stage.scene import Scene, events_of
-from stage.transcript import Direction, ErrorEvent, Event, Narration, SceneStart, Turn, UserLine
+from stage.transcript import Direction, ErrorEvent, Event, Narration, SafetyEvent, SceneStart, Turn, UserLine
 from stage.types import Story
 
 
@@ -43,10 +44,9 @@ def replay(
     start = next((e for e in events if isinstance(e, SceneStart)), None)
     if start is None:
         raise ConfigError("a transcript must begin with a 'scene' event to be replayed")
-    model = ScriptedModel()
     scene = Scene.new(
         story,
-        model,
+        ScriptedModel(),  # never asked: every reply comes from the recording
         retriever,
         path,
         GenParams(),
@@ -55,14 +55,16 @@ def replay(
         humans=start.humans,
         backend="replay",
     )
-    for e in events:
+    for n, e in enumerate(events):
         if isinstance(e, UserLine):
             scene.say(e.text, name=e.name or "Visitor", as_character=e.as_character)
         elif isinstance(e, Direction):
             scene.direct(e.action, target=e.target, text=e.text, edits=e.persona_edits())
         elif isinstance(e, Turn) and e.model != "policy":
-            model.enqueue(e.text)
-            events_of(scene.step())
+            after = events[n + 1] if n + 1 < len(events) else None
+            unsafe = isinstance(after, SafetyEvent) and after.direction == "output" and after.who == e.speaker
+            reply = Reply(e, after.category if unsafe and isinstance(after, SafetyEvent) else "")
+            events_of(scene.step(recorded=reply))
     recorded = [signature(e) for e in events if not isinstance(e, ErrorEvent)]
     replayed = [signature(e) for e in scene.transcript.events if not isinstance(e, ErrorEvent)]
     for i, (a, b) in enumerate(zip(recorded, replayed, strict=False)):

@@ -10,17 +10,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stage.agents import safety
-from stage.agents.agent import Reply, speak
+from stage.agents.agent import Reply, SpeakProgress, speak
 from stage.agents.context import TurnContext, apply_edits, history
-from stage.agents.facts import recallable
+from stage.agents.facts import pronouns_of, recallable, second_person, yours
 from stage.agents.guards import ROLE_WORDS
 from stage.agents.inputs import clean_user_text
 from stage.agents.recall import default_embedder, relevant
 from stage.agents.retrieval import Retriever
-from stage.director.policy import Decision, beat_done, choose_speaker
+from stage.agents.scorer import Scorer
+from stage.director.policy import Decision, Pressure, beat_done, choose_speaker, pressure
 from stage.director.state import apply, fold
 from stage.errors import ConfigError, ModelError
 from stage.llm.base import ChatModel, GenParams, Retry, TextDelta
+from stage.text import split_sentences
 from stage.transcript import (
     EDITABLE,
     Action,
@@ -82,6 +84,7 @@ class Scene:
         self.params = params
         self.rng = random.Random(seed)
         self.embed = default_embedder()  # the lore store's MiniLM: loaded on first use, shared by the process
+        self.scorer = Scorer(story, self.embed)
         self.names = {cid: p.name for cid, p in story.personas.items()}
         # a plain lock: a turn is a generator, and Gradio may resume it on another worker thread
         self.lock = threading.Lock()
@@ -163,8 +166,11 @@ class Scene:
     def ended(self) -> bool:
         return self.state.ended
 
-    def step(self) -> Iterator[Progress]:
+    def step(self, *, recorded: Reply | None = None) -> Iterator[Progress]:
         """One character turn (and a beat change if it completes the beat), as it happens.
+
+        ``recorded`` replays a reply from a transcript instead of asking the model: the director still picks
+        the speaker and folds the line, which is what a replay checks.
 
         Nothing is written until the reply is complete, so a turn abandoned midway (the page went away)
         leaves the transcript as it was. A model failure is logged as an ``error`` event and raises
@@ -176,17 +182,18 @@ class Scene:
             if decision is None:
                 return
             yield decision
-            reply: Reply | None = None
-            try:
-                for item in speak(self.model, self._context(decision.speaker), self.params, rng=self.rng):
-                    if isinstance(item, Reply):
-                        reply = item
-                    else:
-                        yield item
-            except ModelError as exc:
-                where = f"turn of {decision.speaker}"
-                self._emit(ErrorEvent(beat=self.state.beat.id, message=str(exc), where=where))
-                raise
+            reply = recorded
+            if reply is None:
+                try:
+                    for item in self._speak(decision.speaker):
+                        if isinstance(item, Reply):
+                            reply = item
+                        else:
+                            yield item
+                except ModelError as exc:
+                    where = f"turn of {decision.speaker}"
+                    self._emit(ErrorEvent(beat=self.state.beat.id, message=str(exc), where=where))
+                    raise
             assert reply is not None, "speak ends with a Reply"
             yield Wrote(self._emit(replace(reply.turn, reason=decision.reason)))
             if reply.safety_category:
@@ -320,16 +327,20 @@ class Scene:
         persona = apply_edits(self.story.personas[speaker], st.persona_edits.get(speaker, {}))
         recent, earlier, here = history(self.transcript.events, self.names, self.story.plot, st.beat, speaker)
         goal = st.beat.goals.get(speaker, "")
+        last = recent[-1] if recent else None
+        said_by = speaker_of(last, self.names) if last is not None else None
+        answering = last.text if isinstance(last, Turn | UserLine) and said_by and said_by.id != speaker else ""
+        # a line said to the character is what the lore search is for; otherwise the beat and the talk so far
         said = [e.text for e in recent if isinstance(e, Turn | UserLine)][-2:]
-        query = " ".join([st.beat.title, goal, *said])
+        query = " ".join([st.beat.title, answering] if answering else [st.beat.title, goal, *said])
         hits = self.retriever.search(query, as_character=speaker, beat=st.beat.position, k=LORE_K)
         people = [(c, self.names[c]) for c in st.present if c != speaker]
         people += [("", visitor(v).label) for v in self._visitors_in_beat()]
-        answering = recent[-1] if recent else None
         hints: list[str] = []
-        if isinstance(answering, Turn | UserLine) and (speaker_of(answering, self.names) or visitor("")).id != speaker:
+        if answering:
             facts = recallable(persona, self.names, self.story.plot.setting)
-            hints = relevant(answering.text, facts, self.embed, k=HINTS)
+            facts += [s for h in hits for s in split_sentences(h.chunk.text)]
+            hints = relevant(answering, facts, self.embed, k=HINTS, ignore=(persona.name,))
         return TurnContext(
             persona=persona,
             beat=st.beat,
@@ -345,7 +356,29 @@ class Scene:
             absent=tuple(n for c, n in self.names.items() if c not in st.present),
             setting=self.story.plot.setting,
             hints=tuple(hints),
+            moments=tuple(
+                (i, c.description, c.terms)
+                for i, c in enumerate(st.beat.exit)
+                if i not in st.satisfied and (not c.by or speaker in c.by)
+            ),
         )
+
+    def _speak(self, speaker: str) -> Iterator[SpeakProgress]:
+        """The agent's turn, with the director's push toward the beat's key moment when it gives one."""
+        ctx = self._context(speaker)
+        push = pressure(self.state, speaker, self.names)
+        if push is not None:
+            ctx = self._pushed(ctx, push)
+        for item in speak(self.model, ctx, self.params, rng=self.rng, scorer=self.scorer):
+            if isinstance(item, Reply) and push is not None:
+                item = replace(item, turn=replace(item.turn, cue=ctx.moment, cue_reason=push.reason))
+            yield item
+
+    def _pushed(self, ctx: TurnContext, push: Pressure) -> TurnContext:
+        """``ctx`` with the director's push: the beat goal, then the moment itself, told to the character."""
+        pro = pronouns_of(ctx.persona)
+        told = yours(second_person(push.note, ctx.persona, pro), pro).rstrip(".")
+        return replace(ctx, moment=told, moment_level=push.level)
 
     def _visitors_in_beat(self) -> list[str]:
         beat = self.state.beat.id

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=80, ge=1, le=4096)
     temperature: float = Field(default=0.7, ge=0, le=2)
     seed: int | None = None
+    candidates: int = Field(default=1, ge=1, le=8)  # replies sampled per character turn; the scorer picks one
     n_threads: int = Field(default=2, ge=1)
     n_ctx: int = Field(default=4096, ge=512)
 

@@ -63,3 +63,11 @@ def stem(word: str) -> str:
 def search_tokens(text: str) -> list[str]:
     """The stems of ``text``'s words and numbers in order, stop words dropped (repeats kept, for counting)."""
     return [stem(w) for w in SEARCH_WORD.findall(text.lower()) if w not in SEARCH_STOP]
+
+
+SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` (split after . ! or ? and a space), empty ones dropped."""
+    return [s for s in SENTENCE_BREAK.split(text.strip()) if s]

@@ -59,6 +59,11 @@ class Turn(Event):
     attempts: int = 1
     flags: tuple[str, ...] = ()  # what the guards did (e.g. "cut:speaker", "fallback")
     guard_ms: dict[str, float] = field(default_factory=dict)
+    # best-of-n: every candidate offered (text, score, parts, why it was rejected) and which one was chosen
+    candidates: tuple[dict[str, Any], ...] = ()
+    chosen: int = -1
+    cue: str = ""  # the director's private push toward the beat's key moment, if it gave one
+    cue_reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,11 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from stage.agents import guards, safety
-from stage.agents.context import TurnContext, build_messages, instructions_of
+from stage.agents.context import TurnContext, build_messages, instructions_of, lore_lines
+from stage.agents.facts import fact_sheet
+from stage.agents.scorer import Candidate, Scorer, Situation, best, relations_of
 from stage.llm.base import ChatModel, Done, GenParams, Retry, TextDelta
-from stage.transcript import Turn
+from stage.transcript import Turn, UserLine, speaker_of
 from stage.types import Completion, Usage
 
 MAX_REGENERATIONS = 2
@@ -37,52 +39,68 @@ def stop_sequences(others: Sequence[str]) -> tuple[str, ...]:
     return tuple(stops[:10])
 
 
-def speak(model: ChatModel, ctx: TurnContext, params: GenParams, *, rng: random.Random) -> Iterator[SpeakProgress]:
-    """Generate, guard, and regenerate (bounded) until a reply may stand; fall back to the persona's own line."""
+def speak(
+    model: ChatModel, ctx: TurnContext, params: GenParams, *, rng: random.Random, scorer: Scorer | None = None
+) -> Iterator[SpeakProgress]:
+    """Sample ``params.candidates`` replies, guard each, let the scorer pick the best that may stand;
+    sample again (bounded) when none may; else fall back to one of the persona's own lines."""
     p = ctx.persona
     messages = build_messages(ctx)
     instructions = instructions_of(ctx)
     params = replace(params, stop=params.stop or stop_sequences(ctx.others))
-    rejected: list[str] = []
+    n = max(1, params.candidates)
+    situation = situation_of(ctx)
     gl = guards.GuardLog()
     usage: Usage | None = None
     first: Completion | None = None
-    text = ""
+    offered: list[Candidate] = []
+    winner: Candidate | None = None
     category = ""
     for attempt in range(MAX_REGENERATIONS + 1):
-        if attempt:
-            yield Retry(attempt, f"regenerating: {rejected[-1]}")
-            params = replace(
-                params,
-                temperature=min(1.2, params.temperature + 0.15),
-                seed=None if params.seed is None else params.seed + attempt,
+        texts: list[str] = []
+        rejects: list[str] = []
+        for i in range(n):
+            if offered or texts:
+                why = offered[-1].reject if offered and not texts else ""
+                yield Retry(len(offered) + len(texts), f"regenerating: {why}" if why else f"candidate {i + 1}/{n}")
+            sample = _sample_params(params, attempt, i, n)
+            completion: Completion | None = None
+            for chunk in model.stream(messages, sample):
+                if isinstance(chunk, Done):
+                    completion = chunk.completion
+                else:
+                    yield chunk
+            assert completion is not None, "a model stream ends with Done"
+            first = first or completion
+            usage = completion.usage if usage is None else usage + completion.usage
+            text = guards.clean(completion.text, p.name, ctx.others, gl)
+            verdict = gl.timed("safety", partial(safety.check, text))
+            if not verdict.allowed:
+                category = category or verdict.category
+                texts.append(text)
+                rejects.append(f"unsafe:{verdict.category}")
+                continue
+            reason = gl.timed(
+                "reject", partial(guards.reject_reason, text, p.name, ctx.heard, instructions=instructions)
             )
-        completion: Completion | None = None
-        for chunk in model.stream(messages, params):
-            if isinstance(chunk, Done):
-                completion = chunk.completion
-            else:
-                yield chunk
-        assert completion is not None, "a model stream ends with Done"
-        first = first or completion
-        usage = completion.usage if usage is None else usage + completion.usage
-        text = guards.clean(completion.text, p.name, ctx.others, gl)
-        verdict = gl.timed("safety", partial(safety.check, text))
-        if not verdict.allowed:
-            category = verdict.category
-            rejected.append(f"unsafe:{verdict.category}")
-            continue
-        reason = gl.timed(
-            "reject", partial(guards.reject_reason, text, p.name, ctx.heard, instructions=instructions)
-        )
-        if not reason:
-            category = ""
+            texts.append(text)
+            rejects.append(reason)
+        if scorer is not None:
+            batch = gl.timed("score", partial(scorer.score, texts, situation, rejects))
+        else:
+            batch = [Candidate(t, reject=r) for t, r in zip(texts, rejects, strict=True)]
+        offered += batch
+        winner = best(batch)
+        if winner is not None:
             break
-        rejected.append(reason)
-    else:
+    if winner is None:
         text = fallback_line(p.voice.examples, ctx.heard, rng, ctx.absent)
         gl.flags.append("fallback")
+    else:
+        text = winner.text
+        category = ""
     assert first is not None and usage is not None
+    rejected = [c.reject for c in offered if c.reject]
     turn = Turn(
         beat=ctx.beat.id,
         speaker=p.id,
@@ -92,13 +110,40 @@ def speak(model: ChatModel, ctx: TurnContext, params: GenParams, *, rng: random.
         completion_tokens=usage.completion_tokens,
         ttft_ms=round(first.usage.ttft_ms, 1),
         latency_ms=round(usage.latency_ms, 1),
-        regenerations=len(rejected) if "fallback" not in gl.flags else MAX_REGENERATIONS + 1,
+        regenerations=len(offered) - 1 if winner is not None else len(offered),
         attempts=usage.attempts,
         flags=tuple(dict.fromkeys(gl.flags + [f"rejected:{r}" for r in rejected])),
         guard_ms={k: round(v, 3) for k, v in gl.ms.items()},
         lore_ids=tuple(h.chunk.id for h in ctx.lore),
+        candidates=tuple(c.as_record() for c in offered) if len(offered) > 1 else (),
+        chosen=offered.index(winner) if winner is not None and len(offered) > 1 else -1,
     )
     yield Reply(turn, category)
+
+
+def _sample_params(params: GenParams, attempt: int, i: int, n: int) -> GenParams:
+    """The i-th candidate of a round: distinct seeds; later rounds run a little hotter (they follow rejections)."""
+    k = attempt * n + i
+    return replace(
+        params,
+        temperature=min(1.2, params.temperature + 0.15 * attempt),
+        seed=None if params.seed is None else params.seed + k,
+    )
+
+
+def situation_of(ctx: TurnContext) -> Situation:
+    """What the scorer judges a turn's candidates against."""
+    last = ctx.recent[-1] if ctx.recent else None
+    who = speaker_of(last, ctx.names) if last is not None else None
+    answering = last.text if isinstance(last, Turn | UserLine) and who and who.id != ctx.persona.id else ""
+    sheet = fact_sheet(ctx.persona, ctx.names, ctx.setting)
+    return Situation(
+        speaker=ctx.persona.id,
+        answering=answering,
+        facts=(*ctx.hints, *sheet, *lore_lines(ctx.lore)),
+        relations=relations_of(sheet),
+        moments=ctx.moments,
+    )
 
 
 def fallback_line(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from stage.agents.facts import fact_sheet
 from stage.agents.inputs import as_quoted_speech
 from stage.prompts import render
+from stage.text import split_sentences
 from stage.transcript import Event, Narration, Turn, UserLine, speaker_of
 from stage.types import Beat, LoreHit, Message, Persona, Plot
 
@@ -36,6 +37,9 @@ class TurnContext:
     absent: tuple[str, ...] = ()  # names of characters not here: the fallback line avoids them
     setting: str = ""  # the story's where and when (``Plot.setting``)
     hints: tuple[str, ...] = ()  # the character's own facts nearest in meaning to the line being answered
+    moment: str = ""  # the director's push toward the beat's key moment ("" when none), second person
+    moment_level: int = 0  # 1: the character's beat goal; 2: the moment itself
+    moments: tuple[tuple[int, str, tuple[str, ...]], ...] = ()  # open exit conditions: (index, description, terms)
 
 
 def _lines(text: str) -> tuple[str, ...]:
@@ -80,8 +84,7 @@ def persona_block(p: Persona, names: Mapping[str, str], setting: str = "") -> st
 
 
 def sentences(text: str, n: int) -> str:
-    parts = re.split(r"(?<=[.!?])\s+", text.strip())
-    return " ".join(parts[:n])
+    return " ".join(split_sentences(text)[:n])
 
 
 def _first_sentence(text: str, limit: int = 18) -> str:
@@ -159,7 +162,9 @@ def build_messages(ctx: TurnContext) -> list[Message]:
         lines=lines,
         speaker=_speaker_of(last, ctx.names, p) if last is not None else "",
     )
-    said = render("character_cue.j2", last=_last_line(last), hints=ctx.hints)
+    said = render(
+        "character_cue.j2", last=_last_line(last), hints=ctx.hints, moment=ctx.moment, level=ctx.moment_level
+    )
     system = persona_block(p, ctx.names, ctx.setting)
     return [Message("system", system + "\n" + scene), Message("user", said)]
 
@@ -176,10 +181,11 @@ def _last_line(event: Event | None) -> dict[str, str]:
 
 
 def instructions_of(ctx: TurnContext) -> str:
-    """The private part of a character's prompt (persona and scene notes, minus its own example lines, which
-    are its words to use, and the lore, which it may well quote): a reply must not recite it."""
-    text = build_messages(replace(ctx, recent=(), lore=(), hints=()))[0].content
-    for line in ctx.persona.voice.examples:
+    """The private part of a character's prompt (persona and scene notes, minus its own example lines and its
+    fact sheet, which are its words and facts to use, and the lore, which it may well quote): a reply must
+    not recite it."""
+    text = build_messages(replace(ctx, recent=(), lore=(), hints=(), moment=""))[0].content
+    for line in (*ctx.persona.voice.examples, *fact_sheet(ctx.persona, ctx.names, ctx.setting)):
         text = text.replace(line, " ")
     return text
 

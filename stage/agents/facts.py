@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from stage.text import split_sentences
 from stage.types import Persona
 
 _IRREGULAR = {
@@ -80,10 +81,19 @@ def second_person(sentence: str, p: Persona, pro: Pronouns | None = None) -> str
     # an auxiliary joined to the same subject ("... and is now crew lead"); other verbs are left alone, since
     # telling "and reads" from "and his" needs a parser, and a tiny model reads either
     s = re.sub(r"\b(and|but)\s+(is|has|was)\b", lambda v: f"{v.group(1)} {_IRREGULAR[v.group(2)]}", s)
-    s = re.sub(rf"\b{pro.possessive}\b(?=\s+[a-z])", "your", s) if pro.possessive != pro.object else s
+    return yours(s, pro)
+
+
+def yours(s: str, pro: Pronouns) -> str:
+    """The character's possessives, later subject pronouns and reflexives in ``s``, turned to "you"."""
+    before_noun = r"(?=\s+(?!(?:and|or|but|to|that|if|when|because|so|own)\b)[A-Za-z])"
+    s = re.sub(rf"\b{pro.possessive}\b{before_noun}", "your", s) if pro.possessive != pro.object else s
     if pro is SHE:  # "her" is possessive before a noun and an object otherwise
-        s = re.sub(r"\bher\b(?=\s+(?!own\b)[a-z])", "your", s)
+        s = re.sub(rf"\bher\b{before_noun}", "your", s)
         s = re.sub(r"\bher\s+own\b", "your own", s)
+        s = re.sub(r"\bher\b", "you", s)
+    elif pro is HE:
+        s = re.sub(r"\bhim\b", "you", s)
     s = re.sub(rf"\b{pro.subject}\s+([\w']+)", lambda v: f"you {_base_verb(v.group(1))}", s)
     s = re.sub(r"\b(himself|herself|themselves)\b", "yourself", s)
     return s
@@ -116,9 +126,23 @@ def relation_line(p: Persona, other: str, text: str, pro: Pronouns) -> str:
 
 
 def recallable(p: Persona, names: Mapping[str, str], setting: str = "") -> list[str]:
-    """Every fact a character might be asked about, second person: the sheet and what they know at the start."""
+    """Every fact about themselves a character might be asked, second person: the sheet, the rest of their
+    description, what they know at the start, what they want and what they fear."""
     pro = pronouns_of(p)
-    return fact_sheet(p, names, setting)[1:] + [second_person(k, p, pro) for k in p.knows_at_start]
+    # only the sentences about the character themselves ("His arc is ..." is the writer talking)
+    described = [t for t in (second_person(s, p, pro) for s in split_sentences(p.description)) if t.startswith("You ")]
+    return [
+        *fact_sheet(p, names, setting),
+        *described,
+        *(second_person(k, p, pro) for k in p.knows_at_start),
+        *(yours(f"You want to {g[0].lower()}{g[1:]}.", pro) for g in p.goals),
+        *(yours(_afraid(f), pro) for f in p.fears),
+    ]
+
+
+def _afraid(fear: str) -> str:
+    head = fear[0].lower() + fear[1:]
+    return f"You are afraid {head}." if head.startswith("that ") else f"You are afraid of {head}."
 
 
 def fact_sheet(p: Persona, names: Mapping[str, str], setting: str = "", sentences: int = 2) -> list[str]:
@@ -131,11 +155,26 @@ def fact_sheet(p: Persona, names: Mapping[str, str], setting: str = "", sentence
     head = ",".join(role.split(",")[:2]).rstrip(" .") if re.match(r"^[A-Z][\w'-]*'s\s", role) else ""
     if head:
         lines.append(f"You are {head}.")
-    parts = re.split(r"(?<=[.!?])\s+", p.description.strip())
-    lines += [second_person(s, p, pro) for s in parts[:sentences] if s]
+    lines += [second_person(s, p, pro) for s in split_sentences(p.description)[:sentences]]
     if setting:
-        lines.append(f"Where and when: {setting}.")
+        lines.append(f"You live in {setting}.")
     for cid, text in p.relationships.items():
         if cid != p.id and cid in names:
             lines.append(relation_line(p, names[cid], text, pro))
     return lines
+
+
+def first_person(fact: str) -> str:
+    """A second-person fact in the character's own voice ("Max: your best friend" -> "Max is my best friend";
+    "You live above your mother's bakery" -> "I live above my mother's bakery"): put next to a question, a
+    tiny model that copies what is near copies an answer, not a description of itself."""
+    s = re.sub(r"^([A-Z][\w'-]*(?: [A-Z][\w'-]*)?): (?=[Yy]our\b|[A-Z])", r"\1 is ", fact.strip())
+    s = re.sub(r"\b[Yy]ou are\b", "I am", s)
+    s = re.sub(r"\b[Yy]ou were\b", "I was", s)
+    s = re.sub(r"\b[Yy]ou have\b", "I have", s)
+    s = re.sub(r"\b[Yy]our\b", "my", s)
+    s = re.sub(r"\b[Yy]ourself\b", "myself", s)
+    s = re.sub(r"^[Yy]ou\b", "I", s)
+    s = re.sub(r"(?<=[,;] )you\b|(?<=\band )you\b|(?<=\bthat )you\b|(?<=\bwhat )you\b", "I", s)
+    s = re.sub(r"\byou\b", "me", s)
+    return s[0].upper() + s[1:] if s else s

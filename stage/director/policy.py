@@ -66,3 +66,41 @@ def beat_done(state: SceneState) -> str:
     if state.turns_in_beat >= beat.min_turns and len(state.satisfied) == len(beat.exit):
         return "exit conditions met: " + "; ".join(c.description for c in beat.exit)
     return ""
+
+
+@dataclass(frozen=True)
+class Pressure:
+    """A private push toward the beat's key moment, for a character an open exit condition waits on."""
+
+    level: int  # 1: keep your beat goal in mind; 2: the moment itself, now
+    conditions: tuple[int, ...]  # indices of the beat's open exit conditions this character can meet
+    note: str  # what the character is told (their goal, or the moment as the plot file words it)
+    reason: str  # why, for the turn details
+
+
+# Share of the beat's turn budget used before the director pushes: gently, then with the moment itself.
+GOAL_AT = 0.25
+MOMENT_AT = 0.5
+
+
+def pressure(state: SceneState, speaker: str, names: Mapping[str, str]) -> Pressure | None:
+    """Growing pressure on ``speaker`` as the beat's turns run out while a moment they can bring about has
+    not happened yet: first their beat goal, then the exit condition's own description."""
+    beat = state.beat
+    open_ = tuple(
+        i
+        for i, cond in enumerate(beat.exit)
+        if i not in state.satisfied and (not cond.by or speaker in cond.by)
+    )
+    if not open_ or beat.turn_budget <= 0:
+        return None
+    used = state.turns_in_beat / beat.turn_budget
+    name = names.get(speaker, speaker)
+    if used >= MOMENT_AT:
+        moment = beat.exit[open_[0]].description
+        why = f"{state.turns_in_beat}/{beat.turn_budget} turns of {beat.title} gone; the beat waits on {name}: {moment}"
+        return Pressure(2, open_, moment, why)
+    if used >= GOAL_AT and beat.goals.get(speaker):
+        why = f"{state.turns_in_beat}/{beat.turn_budget} turns of {beat.title} gone; {name} has a moment to bring about"
+        return Pressure(1, open_, beat.goals[speaker], why)
+    return None

@@ -46,6 +46,12 @@ def add_eval_commands(subparsers: Any, model_flags: FlagAdder, data_flags: FlagA
         help="show the difference to an earlier results.json",
     )
     p.add_argument("--list", action="store_true", help="list the suites and what they cover, then exit")
+    p.add_argument(
+        "--quiz",
+        choices=("dev", "test", "all"),
+        help="also ask the knowledge quiz (evals/quiz.yaml): its dev half (for tuning), its test half (for "
+        "reporting) or both; with no SUITE named, only the quiz runs",
+    )
     model_flags(p)
     data_flags(p)
     p.set_defaults(handler=run_eval)
@@ -70,7 +76,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     from stage.evals.voice import VoiceModel
 
     story = runtime.story(settings)
-    suites = load_suites(resolve(args.suites), story)
+    suites = load_suites(resolve(args.suites), story) if args.suites or not args.quiz else []
     wide = sys.stdout.isatty() and Console().width >= 110  # the summary table needs ~110 columns
     out = Console(highlight=False, soft_wrap=True, width=None if wide else 130)
     if args.list:
@@ -101,6 +107,8 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
             judge=the_judge,
             progress=tick,
         )
+        if args.quiz:
+            results["quiz"] = _quiz(args.quiz, story, settings, bar)
     deltas = compare(old, results, str(args.compare)) if old is not None else None
     if deltas is not None:
         results["compare"] = deltas
@@ -114,6 +122,27 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     print(f"results: {report_dir / 'results.json'}")
     print(f"report:  {html}")
     return 1 if results["failures"] else 0
+
+
+def _quiz(split: str, story: Any, settings: Settings, bar: Any) -> dict[str, Any]:
+    """Ask the quiz through the configured model and lore store, with a progress bar of its own."""
+    from stage import runtime
+    from stage.evals import quiz
+
+    questions = [q for q in quiz.load_quiz(story) if split in ("all", q.split)]
+    model, params = runtime.model_and_params(settings)
+    retriever = runtime.retriever(settings, story)
+    task = bar.add_task("knowledge quiz", total=len(questions))
+    answers = []
+    try:
+        for a in quiz.run(
+            questions, story=story, model=model, retriever=retriever, params=params, seed=settings.seed or 0
+        ):
+            answers.append(a)
+            bar.update(task, advance=1, description=f"quiz: {a.question.id}")
+    finally:
+        model.close()
+    return quiz.summary(answers, split)
 
 
 def _summary(out: Any, results: dict[str, Any], deltas: dict[str, Any] | None) -> None:
@@ -146,7 +175,12 @@ def _summary(out: Any, results: dict[str, Any], deltas: dict[str, Any] | None) -
             *(fmt(m.get(k)) for k in ("turns", "leaks", "attribution_errors", "break_character_rate")),
             *(fmt(m.get(k)) for k in ("repetition_rate", "identifiability", "grounding", "latency_p95_ms")),
         )
-    out.print(table)
+    if results["suites"]:
+        out.print(table)
+    quiz = results.get("quiz")
+    if quiz:
+        per = ", ".join(f"{c} {fmt(v['rate'])}" for c, v in quiz["per_character"].items())
+        out.print(f"knowledge quiz ({quiz['split']}): {fmt(quiz['quiz_accuracy'])} right; {per}; scope kept {fmt(quiz['scope_kept'])}")
     if deltas is not None:
         changed = [r for r in deltas["totals"] if r["delta"]]
         out.print(f"compared with {deltas['source']}: {len(changed)} metric(s) changed")

@@ -114,3 +114,32 @@ def latency(turns: Sequence[Mapping[str, Any]]) -> str:
         ax.set_title(title, loc="left", fontsize=10)
         ax.set_ylabel("turns")
     return _png(fig)
+
+
+def quiz(
+    per_character: Mapping[str, Mapping[str, Any]],
+    per_split: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    names: Mapping[str, str],
+    colors: Mapping[str, str],
+) -> str:
+    """Knowledge-quiz accuracy per character (one bar per half of the quiz when both were asked)."""
+    chars = list(per_character)
+    splits = [s for s in ("dev", "test") if s in per_split] or ["all"]
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    width = 0.8 / len(splits)
+    for j, split in enumerate(splits):
+        source = per_split.get(split, per_character) if split != "all" else per_character
+        values = [(source.get(c) or {}).get("rate") or 0.0 for c in chars]
+        xs = [i + (j - (len(splits) - 1) / 2) * width for i in range(len(chars))]
+        bars = ax.bar(
+            xs, values, width, label=split, color=[colors.get(c, "#888") for c in chars], alpha=1.0 - 0.45 * j
+        )
+        for bar, v in zip(bars, values, strict=True):
+            ax.text(bar.get_x() + bar.get_width() / 2, v + 0.02, f"{v:.0%}", ha="center", fontsize=8)
+    ax.axhline(0.9, color="#2e7d32", lw=1, ls="--", label="goal 90%")
+    ax.set_xticks(range(len(chars)), [names.get(c, c) for c in chars])
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("right answers")
+    ax.set_title("Knowledge quiz: plain questions about their own lives")
+    ax.legend(fontsize=8, loc="upper right")
+    return _png(fig)

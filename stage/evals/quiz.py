@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -144,6 +144,10 @@ def ask(
         turn = next((e for e in events_of(scene.step()) if isinstance(e, Turn)), None)
     if turn is None or turn.speaker != who.id:
         return Answer(question, "" if turn is None else turn.text, False, turn)
+    if question.kind == "fact" and "fallback" in turn.flags:
+        # one of the persona's canned lines, said because every reply was rejected: not an answer, even if it
+        # happens to name the fact
+        return Answer(question, turn.text, False, turn)
     return Answer(question, turn.text, judge(question, turn.text), turn)
 
 
@@ -180,3 +184,39 @@ def accuracy(answers: Iterable[Answer], key: Callable[[Answer], str]) -> dict[st
             asked[k] += 1
             right[k] += a.right
     return {k: Accuracy(right[k], asked[k]) for k in sorted(asked)}
+
+
+def summary(answers: Sequence[Answer], split: str) -> dict[str, Any]:
+    """The quiz's part of results.json: accuracy overall, per character and per half, and every answer."""
+
+    def rates(group: Iterable[Answer], key: Callable[[Answer], str]) -> dict[str, Any]:
+        return {k: {"right": v.right, "asked": v.asked, "rate": v.rate} for k, v in accuracy(group, key).items()}
+
+    facts = [a for a in answers if a.question.kind == "fact"]
+    scope = [a for a in answers if a.question.kind == "scope"]
+    per_char = rates(facts, lambda a: a.question.to)
+    return {
+        "split": split,
+        "quiz_accuracy": per_char.get("all", {}).get("rate"),
+        "per_character": {k: v for k, v in per_char.items() if k != "all"},
+        "per_split": rates(facts, lambda a: a.question.split),
+        "per_topic": rates(facts, lambda a: a.question.topic),
+        "scope_kept": rates(scope, lambda a: a.question.to).get("all", {}).get("rate"),
+        "fallback_rate": (sum("fallback" in a.turn.flags for a in answers if a.turn) / len(answers))
+        if answers
+        else None,
+        "answers": [
+            {
+                "id": a.question.id,
+                "to": a.question.to,
+                "split": a.question.split,
+                "kind": a.question.kind,
+                "topic": a.question.topic,
+                "ask": a.question.ask,
+                "reply": a.reply,
+                "right": a.right,
+                "flags": list(a.turn.flags) if a.turn else [],
+            }
+            for a in answers
+        ],
+    }

@@ -141,6 +141,17 @@ def render(
         ),
         "latency": plots.latency(all_turns),
     }
+    quiz = results.get("quiz")
+    if quiz:
+        by_split = {
+            s: {
+                c: _rate(a for a in quiz["answers"] if a["to"] == c and a["split"] == s and a["kind"] == "fact")
+                for c in quiz["per_character"]
+            }
+            for s in ("dev", "test")
+            if any(a["split"] == s for a in quiz["answers"])
+        }
+        figures["quiz"] = plots.quiz(quiz["per_character"], by_split, names, colors)
     flagged = {
         s["name"]: sum(1 for t in s["turns"] if any(f["error"] for f in t["flags"]))
         for s in results["suites"]
@@ -163,6 +174,11 @@ def render(
             transcripts={s["name"]: transcript_rows(report_dir, s, story) for s in results["suites"]},
         )
     )
+
+
+def _rate(answers: Any) -> dict[str, Any]:
+    got = list(answers)
+    return {"rate": sum(a["right"] for a in got) / len(got) if got else None, "asked": len(got)}
 
 
 def write(

@@ -26,6 +26,7 @@ def params_from(settings: Settings, **overrides: object) -> GenParams:
         "max_tokens": settings.max_tokens,
         "temperature": settings.temperature,
         "seed": settings.seed,
+        "candidates": settings.candidates,
     }
     values.update(overrides)
     return GenParams(**values)  # type: ignore[arg-type]

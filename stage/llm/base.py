@@ -22,6 +22,7 @@ class GenParams:
     temperature: float = 0.7
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    candidates: int = 1  # replies a character's turn samples to choose from (each a call of its own)
 
 
 @dataclass(frozen=True)

@@ -212,6 +212,12 @@ def _stats(t: Turn) -> list[tuple[str, str]]:
         rows.append(("attempts", f"{t.attempts} call(s), {t.regenerations} regeneration(s)"))
     if t.flags:
         rows.append(("guards", ", ".join(t.flags)))
+    if t.cue:
+        rows.append(("director's cue", f"{t.cue} ({t.cue_reason})" if t.cue_reason else t.cue))
+    for n, c in enumerate(t.candidates):
+        mark = "chosen" if n == t.chosen else (f"rejected: {c.get('reject')}" if c.get("reject") else "lower score")
+        parts = ", ".join(f"{k} {v:+.2f}" for k, v in c.get("parts", {}).items())
+        rows.append((f"candidate {n + 1} ({mark})", f"“{c.get('text', '')}” score {c.get('score', 0):.2f}; {parts}"))
     return rows
 
 

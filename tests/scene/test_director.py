@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 
@@ -82,7 +83,7 @@ def test_exit_conditions_complete_a_beat_with_a_reason(story) -> None:  # type: 
     def responder(messages):  # type: ignore[no-untyped-def]
         system = system_of(messages)
         for cid, term in words.items():
-            if cid and system.startswith(f"You are {story.personas[cid].name},"):
+            if cid and re.match(rf"You are {story.personas[cid].name}\b", system):
                 return f"Well, {term}, that is what I say about the {next(fresh)} tonight."
         return f"Hmm, {next(iter(words.values()))} and the {next(fresh)} for sure."
 
@@ -152,7 +153,7 @@ def test_secrets_stay_in_their_owners_prompts(story) -> None:  # type: ignore[no
     sc.run(10)
     for call in model.calls:
         system = system_of(call)
-        speaker = next(p for p in story.personas.values() if system.startswith(f"You are {p.name},"))
+        speaker = next(p for p in story.personas.values() if re.match(rf"You are {p.name}\b", system))
         for other in story.personas.values():
             if other.id == speaker.id:
                 continue

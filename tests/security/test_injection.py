@@ -6,6 +6,7 @@ reciting the instructions is rejected."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -62,7 +63,7 @@ def test_no_prompt_ever_holds_another_characters_secret(story) -> None:  # type:
         for call in model.calls:
             prompt = "\n".join(m.content for m in call)
             speaker = next(
-                p.id for p in story.personas.values() if call[0].content.startswith(f"You are {p.name},")
+                p.id for p in story.personas.values() if re.match(rf"You are {p.name}\b", call[0].content)
             )
             for secret in foreign_secrets(story, speaker):
                 assert secret not in prompt, (probe["id"], secret[:40])
