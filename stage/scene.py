@@ -12,7 +12,7 @@ from pathlib import Path
 from stage.agents import safety
 from stage.agents.agent import Reply, SpeakProgress, speak
 from stage.agents.context import TurnContext, apply_edits, history
-from stage.agents.facts import pronouns_of, recallable, second_person, yours
+from stage.agents.facts import first_person, pronouns_of, recallable, second_person, yours
 from stage.agents.guards import ROLE_WORDS
 from stage.agents.inputs import clean_user_text
 from stage.agents.recall import default_embedder, relevant
@@ -340,7 +340,8 @@ class Scene:
         if answering:
             facts = recallable(persona, self.names, self.story.plot.setting)
             facts += [s for h in hits for s in split_sentences(h.chunk.text)]
-            hints = relevant(answering, facts, self.embed, k=HINTS, ignore=(persona.name,))
+            # in the character's own voice: a tiny model that copies what is near then copies an answer
+            hints = [first_person(h) for h in relevant(answering, facts, self.embed, k=HINTS, ignore=(persona.name,))]
         return TurnContext(
             persona=persona,
             beat=st.beat,

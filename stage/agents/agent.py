@@ -142,6 +142,8 @@ def situation_of(ctx: TurnContext) -> Situation:
         answering=answering,
         facts=(*ctx.hints, *sheet, *lore_lines(ctx.lore)),
         relations=relations_of(sheet),
+        asker=who.id if who is not None and not who.is_person else "",
+        hints=ctx.hints,
         moments=ctx.moments,
     )
 

@@ -154,7 +154,7 @@ def build_messages(ctx: TurnContext) -> list[Message]:
         beat=ctx.beat,
         people=people,
         arc=sentences(p.arc.get(ctx.beat.id, ""), 1),
-        goal=ctx.beat.goals.get(p.id, "stay true to yourself and respond to what is happening"),
+        goal=ctx.beat.goals.get(p.id, ""),
         lore=lore_lines(ctx.lore),
         earlier=ctx.earlier,
         here=ctx.here,

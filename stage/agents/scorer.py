@@ -45,7 +45,8 @@ ASSISTANT_BANK = (
 ASSISTANT_SIMILARITY = 0.5
 ASSISTANT_MARGIN = 0.2
 
-WEIGHTS = {"answers": 1.0, "grounded": 1.0, "voice": 0.5, "invented": 0.3, "fulfils": 0.5}
+WEIGHTS = {"answers": 1.0, "grounded": 1.0, "voice": 0.5, "invented": 0.3, "fulfils": 0.5, "misaddressed": 0.5}
+PENALTIES = ("invented", "misaddressed")
 # Exit conditions are met by their terms only. Matching them by meaning was measured and dropped: MiniLM gives
 # "Quiet night tonight." 0.50 and "Good-night, sweetheart." 0.51 for "say goodnight", and "I don't want to sync
 # tonight" 0.48 for "ready to sync in", so no threshold separates the moment from a mention of it.
@@ -82,6 +83,8 @@ class Situation:
     answering: str  # the line the character is answering ("" when nobody spoke to them)
     facts: tuple[str, ...]  # the character's fact sheet, its recalled facts and the lore it was given
     relations: tuple[str, ...] = ()  # "daughter", "best friend": what others are to the speaker (fact sheet)
+    asker: str = ""  # who said the line being answered (a character id, or "" for a person)
+    hints: tuple[str, ...] = ()  # the facts recalled for the line being answered (names in them may be answers)
     moments: tuple[tuple[int, str, tuple[str, ...]], ...] = ()  # open exit conditions the speaker can meet
 
 
@@ -136,6 +139,17 @@ def role_confusion(text: str, speaker: str, names: Mapping[str, str], relations:
         if re.search(rf"(?<!i'm )(?<!i am )(?<!i’m )\byour\s+{r}\b", low):
             return "role:own-relation-as-yours"
     return ""
+
+
+def misaddressed(text: str, situation: Situation, names: Mapping[str, str]) -> str:
+    """The character a reply opens by addressing ("Zara, I'm glad you're here.") when that is neither the one
+    who spoke to the speaker nor the speaker: a tiny model often turns to whoever is on stage instead of
+    answering the person who asked."""
+    m = re.match(r"\W*([A-Z][\w'-]+)\s*,", text)
+    if not m or any(re.search(rf"\b{re.escape(m.group(1))}\b", h) for h in situation.hints):
+        return ""  # "Max, of course!" answers "who is your best friend?" when Max is the recalled fact
+    called = next((cid for cid, n in names.items() if n.lower() == m.group(1).lower()), "")
+    return called if called and called not in (situation.asker, situation.speaker) else ""
 
 
 class Scorer:
@@ -206,8 +220,9 @@ class Scorer:
                 else 0.0,
                 "invented": float(len(invented_names(text, self.known))),
                 "fulfils": fulfils[i],
+                "misaddressed": float(bool(misaddressed(text, situation, self.names))),
             }
-            total = sum(WEIGHTS[k] * (-parts[k] if k == "invented" else parts[k]) for k in WEIGHTS)
+            total = sum(WEIGHTS[k] * (-parts[k] if k in PENALTIES else parts[k]) for k in WEIGHTS)
             reject = rejects[i] or role_confusion(text, situation.speaker, self.names, situation.relations)
             if not reject and assistant[i]:
                 reject = "assistant-speak"

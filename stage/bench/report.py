@@ -28,7 +28,7 @@ def table(r: dict[str, Any]) -> Table:
     o = r.get("overhead") or {}
     if o:
         t.add_row(
-            "overhead: turn time, stage ÷ raw llama.cpp (median)",
+            "overhead: turn time, stage ÷ raw llama.cpp (median of per-turn ratios)",
             f"{o['per_turn_ratio']}×",
             f"{_ms(o['stage_turn_ms'])} vs {_ms(o['raw_turn_ms'])}",
             f"≤ {o['target']}×",

@@ -193,3 +193,18 @@ def test_a_refused_candidate_leaves_no_words_in_the_transcript(story, tmp_path) 
     turn = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
     assert turn.candidates[0]["reject"].startswith("unsafe") and turn.candidates[0]["text"] == ""
     assert "gore" not in path.read_text(encoding="utf-8")
+
+
+def test_turning_to_someone_else_when_a_visitor_asked_costs_points(story, scorer) -> None:  # type: ignore[no-untyped-def]
+    from stage.agents.scorer import misaddressed
+
+    hint = ("Max is my best friend since the first day of Brightwater Primary.",)
+    asked = Situation("lyra", "Lyra, who is your best friend?", hint, hints=hint)
+    assert misaddressed("Zara, I'm glad you're here.", asked, names(story)) == "zara"
+    assert misaddressed("Max, of course! Max.", asked, names(story)) == ""  # the recalled answer, not a call
+    assert misaddressed("Max! Obviously Max.", asked, names(story)) == ""
+    assert misaddressed("Okay okay okay, it's Max!", asked, names(story)) == ""
+    by_zara = Situation("lyra", "Lyra, teeth?", (), asker="zara")
+    assert misaddressed("Zara, I already did!", by_zara, names(story)) == ""  # answering the one who asked
+    scored = scorer.score(["Zara, I'm glad you're here.", "I'm glad you're here!"], asked)
+    assert scored[0].parts["misaddressed"] == 1.0 and scored[1].parts["misaddressed"] == 0.0
