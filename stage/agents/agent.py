@@ -74,6 +74,8 @@ def speak(
             first = first or completion
             usage = completion.usage if usage is None else usage + completion.usage
             text = guards.clean(completion.text, p.name, ctx.others, gl)
+            if completion.finish_reason == "length":
+                text = guards.drop_unfinished(text, gl)
             verdict = gl.timed("safety", partial(safety.check, text))
             if not verdict.allowed:
                 category = category or verdict.category
@@ -144,6 +146,7 @@ def situation_of(ctx: TurnContext) -> Situation:
         relations=relations_of(sheet),
         asker=who.id if who is not None and not who.is_person else "",
         hints=ctx.hints,
+        heard=ctx.heard,
         moments=ctx.moments,
     )
 

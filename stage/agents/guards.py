@@ -69,7 +69,7 @@ def cut_other_speakers(text: str, others: Iterable[str], log: GuardLog) -> str:
     if not names:
         return text
     pattern = re.compile(
-        rf"(^|\n|[.!?…\"]\s*)[\"'*_]*({'|'.join(names)})[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:", re.IGNORECASE
+        rf"(^|\n|[.!?…\"]\s*)[\"'*_(\[]*({'|'.join(names)})[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:", re.IGNORECASE
     )
     m = pattern.search(text)
     if m is None:
@@ -108,6 +108,19 @@ def drop_dangling(text: str, log: GuardLog) -> str:
         return text
     log.flags.append("cut:dangling")
     return text[: m.start()].rstrip()
+
+
+def drop_unfinished(text: str, log: GuardLog) -> str:
+    """A reply the token limit stopped mid-sentence ("... and I have to say"): keep the complete sentences
+    before the fragment; a reply that is only a fragment stays (the scorer and the guards judge it)."""
+    stripped = text.rstrip()
+    if not stripped or stripped[-1] in ".!?…\"')]":
+        return text
+    ends = list(re.finditer(r"[.!?…][\"')\]]*(?=\s)", stripped))
+    if not ends:
+        return text
+    log.flags.append("cut:unfinished")
+    return stripped[: ends[-1].end()]
 
 
 def limit_length(

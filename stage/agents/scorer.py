@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from stage.agents.guards import similarity
 from stage.agents.recall import Embedder
 from stage.types import Story
 
@@ -45,8 +46,16 @@ ASSISTANT_BANK = (
 ASSISTANT_SIMILARITY = 0.5
 ASSISTANT_MARGIN = 0.2
 
-WEIGHTS = {"answers": 1.0, "grounded": 1.0, "voice": 0.5, "invented": 0.3, "fulfils": 0.5, "misaddressed": 0.5}
-PENALTIES = ("invented", "misaddressed")
+WEIGHTS = {
+    "answers": 1.0,
+    "grounded": 1.0,
+    "voice": 0.5,
+    "invented": 0.3,
+    "fulfils": 0.5,
+    "misaddressed": 0.5,
+    "repeats": 1.0,
+}
+PENALTIES = ("invented", "misaddressed", "repeats")
 # Exit conditions are met by their terms only. Matching them by meaning was measured and dropped: MiniLM gives
 # "Quiet night tonight." 0.50 and "Good-night, sweetheart." 0.51 for "say goodnight", and "I don't want to sync
 # tonight" 0.48 for "ready to sync in", so no threshold separates the moment from a mention of it.
@@ -85,6 +94,7 @@ class Situation:
     relations: tuple[str, ...] = ()  # "daughter", "best friend": what others are to the speaker (fact sheet)
     asker: str = ""  # who said the line being answered (a character id, or "" for a person)
     hints: tuple[str, ...] = ()  # the facts recalled for the line being answered (names in them may be answers)
+    heard: tuple[str, ...] = ()  # the last lines spoken: a candidate that says them again loses
     moments: tuple[tuple[int, str, tuple[str, ...]], ...] = ()  # open exit conditions the speaker can meet
 
 
@@ -221,6 +231,9 @@ class Scorer:
                 "invented": float(len(invented_names(text, self.known))),
                 "fulfils": fulfils[i],
                 "misaddressed": float(bool(misaddressed(text, situation, self.names))),
+                # word-trigram overlap with what was just said: the guard rejects a near-copy, this prefers
+                # the fresher of the candidates that passed ("I've just been working on ..." three times)
+                "repeats": max((similarity(text, h) for h in situation.heard), default=0.0),
             }
             total = sum(WEIGHTS[k] * (-parts[k] if k in PENALTIES else parts[k]) for k in WEIGHTS)
             reject = rejects[i] or role_confusion(text, situation.speaker, self.names, situation.relations)

@@ -102,7 +102,8 @@ class ScriptedModel:
             if stop and stop in text:
                 text = text[: text.index(stop)]
         words = text.split(" ")
-        if len(words) > params.max_tokens:
+        finish = "length" if len(words) > params.max_tokens else "stop"
+        if finish == "length":
             words = words[: params.max_tokens]
         text = " ".join(words)
         ttft = 0.0
@@ -119,7 +120,7 @@ class ScriptedModel:
             ttft_ms=ttft,
             latency_ms=(time.perf_counter() - start) * 1000,
         )
-        yield Done(Completion(text=text, model=self.name, usage=usage, finish_reason="stop"))
+        yield Done(Completion(text=text, model=self.name, usage=usage, finish_reason=finish))
 
     def close(self) -> None:
         return None

@@ -138,3 +138,34 @@ def test_a_dangling_label_is_dropped_after_a_full_sentence() -> None:
     assert text == "The Amber Report is a draft." and "cut:dangling" in flags
     text, flags = clean("Here is the plan: we stay together.")
     assert text == "Here is the plan: we stay together." and "cut:dangling" not in flags
+
+
+def test_a_reply_stopped_by_the_token_limit_keeps_its_complete_sentences() -> None:
+    from stage.agents.guards import GuardLog, drop_unfinished
+
+    log = GuardLog()
+    assert drop_unfinished("It's a bit of a challenge. I had to make sure", log) == "It's a bit of a challenge."
+    assert "cut:unfinished" in log.flags
+    assert drop_unfinished("Okay okay okay, sync is in four minutes!", GuardLog()) == "Okay okay okay, sync is in four minutes!"
+    assert drop_unfinished("just a fragment with no end", GuardLog()) == "just a fragment with no end"
+
+
+def test_the_token_limit_never_leaves_half_a_sentence_on_the_page(story) -> None:  # type: ignore[no-untyped-def]
+    from stage.llm.base import GenParams
+
+    sc, model = scene(story)
+    sc.params = GenParams(max_tokens=8, temperature=0.7, candidates=1)
+    model.enqueue("Band is green. Sync is in four minutes and then we will all")
+    sc.direct("force", "lyra")
+    turn = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
+    assert turn.text == "Band is green." and "cut:unfinished" in turn.flags
+
+
+def test_a_label_for_someone_else_inside_an_opening_bracket_is_cut() -> None:
+    from stage.agents.guards import GuardLog, cut_other_speakers
+
+    log = GuardLog()
+    assert cut_other_speakers('(Zara: "Sync Hour, I\'m happy to say.', ["Zara", "Theo"], log) == ""
+    assert log.flags == ["cut:speaker:zara"]
+    assert cut_other_speakers("Okay! [Theo: hi]", ["Theo"], GuardLog()) == "Okay!"
+    assert cut_other_speakers("I love the Orchard (it glows).", ["Zara"], GuardLog()) == "I love the Orchard (it glows)."
