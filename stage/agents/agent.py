@@ -56,7 +56,9 @@ def speak(
     offered: list[Candidate] = []
     winner: Candidate | None = None
     category = ""
+    rounds = 0
     for attempt in range(MAX_REGENERATIONS + 1):
+        rounds += 1
         texts: list[str] = []
         rejects: list[str] = []
         for i in range(n):
@@ -112,7 +114,8 @@ def speak(
         completion_tokens=usage.completion_tokens,
         ttft_ms=round(first.usage.ttft_ms, 1),
         latency_ms=round(usage.latency_ms, 1),
-        regenerations=len(offered) - 1 if winner is not None else len(offered),
+        # rounds sampled again because no candidate could stand (candidates of one round are not regenerations)
+        regenerations=rounds - 1 if winner is not None else rounds,
         attempts=usage.attempts,
         flags=tuple(dict.fromkeys(gl.flags + [f"rejected:{r}" for r in rejected])),
         guard_ms={k: round(v, 3) for k, v in gl.ms.items()},
