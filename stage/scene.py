@@ -12,12 +12,12 @@ from pathlib import Path
 from stage.agents import safety
 from stage.agents.agent import Reply, SpeakProgress, speak
 from stage.agents.context import TurnContext, apply_edits, history
-from stage.agents.facts import first_person, pronouns_of, recallable, second_person, yours
+from stage.agents.facts import about_self, first_person, pronouns_of, recallable, second_person, spoken, yours
 from stage.agents.guards import ROLE_WORDS
 from stage.agents.inputs import clean_user_text
-from stage.agents.recall import default_embedder, relevant
+from stage.agents.recall import default_embedder, is_wh_question, people_named, relevant
 from stage.agents.retrieval import Retriever
-from stage.agents.scorer import Scorer
+from stage.agents.scorer import Scorer, story_texts
 from stage.director.policy import Decision, Pressure, beat_done, choose_speaker, pressure
 from stage.director.state import apply, fold
 from stage.errors import ConfigError, ModelError
@@ -86,6 +86,7 @@ class Scene:
         self.embed = default_embedder()  # the lore store's MiniLM: loaded on first use, shared by the process
         self.scorer = Scorer(story, self.embed)
         self.names = {cid: p.name for cid, p in story.personas.items()}
+        self.people = people_named(story_texts(story), list(self.names.values()))
         # a plain lock: a turn is a generator, and Gradio may resume it on another worker thread
         self.lock = threading.Lock()
         self.state = fold(story.plot, self.names, transcript.events)
@@ -339,9 +340,16 @@ class Scene:
         hints: list[str] = []
         if answering:
             facts = recallable(persona, self.names, self.story.plot.setting)
-            facts += [s for h in hits for s in split_sentences(h.chunk.text)]
+            # lore that names the speaker is about them: "Camille Benoit, twenty-four, is a reporter" -> "You are"
+            facts += [about_self(s, persona) for h in hits for s in split_sentences(h.chunk.text)]
             # in the character's own voice: a tiny model that copies what is near then copies an answer
-            hints = [first_person(h) for h in relevant(answering, facts, self.embed, k=HINTS, ignore=(persona.name,))]
+            hints = [
+                first_person(h)
+                for h in relevant(answering, facts, self.embed, k=HINTS, ignore=(persona.name,), people=self.people)
+            ]
+        # a question a fact can answer gets that fact, said as the character, among the candidates: the 135M model
+        # rarely copies even a fact put right next to the question, and a true line beats a made-up one
+        answer = spoken(hints[0]) if hints and is_wh_question(answering) else ""
         return TurnContext(
             persona=persona,
             beat=st.beat,
@@ -357,6 +365,7 @@ class Scene:
             absent=tuple(n for c, n in self.names.items() if c not in st.present),
             setting=self.story.plot.setting,
             hints=tuple(hints),
+            answer=answer,
             moments=tuple(
                 (i, c.description, c.terms)
                 for i, c in enumerate(st.beat.exit)

@@ -13,7 +13,7 @@ from functools import partial
 from stage.agents import guards, safety
 from stage.agents.context import TurnContext, build_messages, instructions_of, lore_lines
 from stage.agents.facts import fact_sheet
-from stage.agents.scorer import Candidate, Scorer, Situation, best, relations_of
+from stage.agents.scorer import MODEL, RECALLED, Candidate, Scorer, Situation, best, relations_of
 from stage.llm.base import ChatModel, Done, GenParams, Retry, TextDelta
 from stage.transcript import Turn, UserLine, speaker_of
 from stage.types import Completion, Usage
@@ -89,10 +89,21 @@ def speak(
             )
             texts.append(text)
             rejects.append(reason)
+        sources = [MODEL] * len(texts)
+        if ctx.answer and attempt == 0:
+            # what the character knows that answers the question, in their words: offered once, judged like the rest
+            # (its words come from the prompt, so only the prompt-echo check does not apply)
+            answer = guards.clean(ctx.answer, p.name, ctx.others, gl)
+            verdict = safety.check(answer)
+            texts.append(answer)
+            rejects.append(
+                guards.reject_reason(answer, p.name, ctx.heard) if verdict.allowed else f"unsafe:{verdict.category}"
+            )
+            sources.append(RECALLED)
         if scorer is not None:
-            batch = gl.timed("score", partial(scorer.score, texts, situation, rejects))
+            batch = gl.timed("score", partial(scorer.score, texts, situation, rejects, sources))
         else:
-            batch = [Candidate(t, reject=r) for t, r in zip(texts, rejects, strict=True)]
+            batch = [Candidate(t, reject=r, source=s) for t, r, s in zip(texts, rejects, sources, strict=True)]
         offered += batch
         winner = best(batch)
         if winner is not None:
@@ -103,6 +114,8 @@ def speak(
     else:
         text = winner.text
         category = ""
+        if winner.source == RECALLED:
+            gl.flags.append("recalled")
     assert first is not None and usage is not None
     rejected = [c.reject for c in offered if c.reject]
     turn = Turn(

@@ -37,6 +37,7 @@ class TurnContext:
     absent: tuple[str, ...] = ()  # names of characters not here: the fallback line avoids them
     setting: str = ""  # the story's where and when (``Plot.setting``)
     hints: tuple[str, ...] = ()  # the character's own facts nearest in meaning to the line being answered
+    answer: str = ""  # the recalled fact that answers a question put to them, in their own words ("" if none)
     moment: str = ""  # the director's push toward the beat's key moment ("" when none), second person
     moment_level: int = 0  # 1: the character's beat goal; 2: the moment itself
     moments: tuple[tuple[int, str, tuple[str, ...]], ...] = ()  # open exit conditions: (index, description, terms)

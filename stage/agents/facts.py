@@ -84,9 +84,18 @@ def second_person(sentence: str, p: Persona, pro: Pronouns | None = None) -> str
     return yours(s, pro)
 
 
+def about_self(sentence: str, p: Persona) -> str:
+    """A lore sentence that opens with the character's name, turned to speak to them (others kept as they are:
+    a "she" in lore may be anyone)."""
+    if re.match(rf"(?:{'|'.join(re.escape(n) for n in _names(p))})\s+[a-z]", sentence.strip()):
+        return second_person(sentence, p)
+    return sentence
+
+
 def yours(s: str, pro: Pronouns) -> str:
     """The character's possessives, later subject pronouns and reflexives in ``s``, turned to "you"."""
     before_noun = r"(?=\s+(?!(?:and|or|but|to|that|if|when|because|so|own)\b)[A-Za-z])"
+    s = re.sub(rf"^{pro.possessive.capitalize()}\b{before_noun}", "Your", s)  # "His dad drove ..."
     s = re.sub(rf"\b{pro.possessive}\b{before_noun}", "your", s) if pro.possessive != pro.object else s
     if pro is SHE:  # "her" is possessive before a noun and an object otherwise
         s = re.sub(rf"\bher\b{before_noun}", "your", s)
@@ -120,6 +129,7 @@ def first_clause(text: str, limit: int = 16) -> str:
 def relation_line(p: Persona, other: str, text: str, pro: Pronouns) -> str:
     """"Max: your best friend since the first day of Brightwater Primary." from p's relationship text."""
     head = first_clause(text)
+    head = re.sub(r"^(The|A|An)\b", lambda m: m.group(1).lower(), head)  # "Camille: the journalist who ..."
     head = re.sub(rf"^{pro.possessive}\b", "your", head, flags=re.IGNORECASE)
     head = re.sub(rf"\b{pro.possessive}\b", "your", head) if pro is not SHE else re.sub(r"\bher\b", "your", head)
     return f"{other}: {head}."
@@ -134,7 +144,8 @@ def recallable(p: Persona, names: Mapping[str, str], setting: str = "") -> list[
     return [
         *fact_sheet(p, names, setting),
         *described,
-        *(second_person(k, p, pro) for k in p.knows_at_start),
+        # what the character knows is theirs: "His dad drove the Line 7 tram" is about their own dad
+        *(yours(second_person(k, p, pro), pro) for k in p.knows_at_start),
         *(yours(f"You want to {g[0].lower()}{g[1:]}.", pro) for g in p.goals),
         *(yours(_afraid(f), pro) for f in p.fears),
     ]
@@ -164,6 +175,26 @@ def fact_sheet(p: Persona, names: Mapping[str, str], setting: str = "", sentence
     return lines
 
 
+def spoken(fact: str, limit: int = 24) -> str:
+    """A first-person fact as a line someone would say: at most ``limit`` words, cut where a clause ends,
+    closed with a full stop ("Max is my best friend since the first day of Brightwater Primary.")."""
+    s = re.sub(r"\s+", " ", fact).strip().rstrip(",;:—– ")
+    words = s.split()
+    if len(words) > limit:
+        head = " ".join(words[:limit])
+        cut = max(head.rfind(c) for c in (",", ";", ":", " - ", " and ", " but "))
+        s = head[:cut] if cut > len(head) // 3 else head
+        s = s.rstrip(",;:—– ")
+    return s if s[-1:] in ".!?" else s + "."
+
+
+_SUBJECT_VERBS = (
+    "can|can't|cannot|could|couldn't|will|won't|would|wouldn't|should|must|may|might|do|don't|did|didn't|"
+    "have|had|are|were|know|think|want|need|love|like|feel|keep|say|said|get|got|go|went|make|made|"
+    "understand|hear|see|saw|remember|believe|hope|wish|find|found|call|called"
+)
+
+
 def first_person(fact: str) -> str:
     """A second-person fact in the character's own voice ("Max: your best friend" -> "Max is my best friend";
     "You live above your mother's bakery" -> "I live above my mother's bakery"): put next to a question, a
@@ -176,5 +207,8 @@ def first_person(fact: str) -> str:
     s = re.sub(r"\b[Yy]ourself\b", "myself", s)
     s = re.sub(r"^[Yy]ou\b", "I", s)
     s = re.sub(r"(?<=[,;] )you\b|(?<=\band )you\b|(?<=\bthat )you\b|(?<=\bwhat )you\b", "I", s)
+    s = re.sub(rf"\byou\b(?=\s+(?:{_SUBJECT_VERBS})\b)", "I", s)  # "before you can publish": a subject
     s = re.sub(r"\byou\b", "me", s)
+    if s.startswith("I "):  # "I have been a paramedic ... and are now crew lead"
+        s = re.sub(r"\b(and|but) are\b", r"\1 am", s)
     return s[0].upper() + s[1:] if s else s

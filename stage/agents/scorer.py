@@ -60,6 +60,9 @@ PENALTIES = ("invented", "misaddressed", "repeats")
 # "Quiet night tonight." 0.50 and "Good-night, sweetheart." 0.51 for "say goodnight", and "I don't want to sync
 # tonight" 0.48 for "ready to sync in", so no threshold separates the moment from a mention of it.
 
+MODEL = "model"
+RECALLED = "recalled"
+
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?…]\s+|[\"“(]\s*)([A-Z][A-Za-z'’-]*)")
 _RELATION = re.compile(r"^[A-Z][\w'-]*: your ([a-z][a-z -]{1,30}?)(?:\s+(?:of|since|and|who|from)\b|[.,]|$)")
@@ -73,11 +76,13 @@ class Candidate:
     score: float = 0.0
     reject: str = ""  # why it may not stand ("" if it may)
     parts: Mapping[str, float] = field(default_factory=dict)  # each feature's value, for the turn details
+    source: str = MODEL  # MODEL (sampled) or RECALLED (the character's own fact, said as an answer)
 
     def as_record(self) -> dict[str, Any]:
         """What the transcript keeps of it: never the words of a candidate the content policy refused."""
         return {
             "text": "" if self.reject.startswith("unsafe") else self.text,
+            "source": self.source,
             "score": round(self.score, 3),
             "reject": self.reject,
             "parts": {k: round(v, 3) for k, v in self.parts.items()},
@@ -100,6 +105,11 @@ class Situation:
 
 def story_words(story: Story) -> frozenset[str]:
     """Every word in the story's files, lower-cased: a capitalised word outside it is a name nobody wrote."""
+    return frozenset(w.lower().strip("'’-") for t in story_texts(story) for w in _WORD.findall(t))
+
+
+def story_texts(story: Story) -> list[str]:
+    """Every text the story's files hold: plot, personas and lore."""
     texts: list[str] = [story.plot.title, story.plot.setting]
     for b in story.plot.beats:
         texts += [b.title, b.summary, b.location, *b.goals.values(), *(c.description for c in b.exit)]
@@ -108,7 +118,7 @@ def story_words(story: Story) -> frozenset[str]:
         texts += [*p.voice.tics, *p.goals, *p.fears, *(s.text for s in p.secrets), *p.relationships.values()]
         texts += [*p.knows_at_start, *p.arc.values(), *p.boundaries]
     texts += [s.title + " " + s.text for s in story.lore]
-    return frozenset(w.lower().strip("'’-") for t in texts for w in _WORD.findall(t))
+    return texts
 
 
 def invented_names(text: str, known: frozenset[str]) -> list[str]:
@@ -204,16 +214,23 @@ class Scorer:
         )
         return flagged
 
-    def score(self, texts: Sequence[str], situation: Situation, rejects: Sequence[str] = ()) -> list[Candidate]:
+    def score(
+        self, texts: Sequence[str], situation: Situation, rejects: Sequence[str] = (), sources: Sequence[str] = ()
+    ) -> list[Candidate]:
         """Each text as a ``Candidate``; ``rejects`` carries the guards' own verdicts (one per text)."""
         if not texts:
             return []
         rejects = list(rejects) or [""] * len(texts)
+        sources = list(sources) or [MODEL] * len(texts)
         vec = self._vectors(texts)
         assistant = self._assistant(vec)
         if len(texts) == 1:  # nothing to choose between: only the detectors matter
             reject = rejects[0] or role_confusion(texts[0], situation.speaker, self.names, situation.relations)
-            return [Candidate(text=texts[0], reject=reject or ("assistant-speak" if assistant[0] else ""))]
+            return [
+                Candidate(
+                    text=texts[0], reject=reject or ("assistant-speak" if assistant[0] else ""), source=sources[0]
+                )
+            ]
         fulfils = self._fulfils(texts, situation.moments)
         facts = [f for f in situation.facts if f.strip()]
         fact_vec = self._vectors(facts) if facts else None
@@ -239,7 +256,7 @@ class Scorer:
             reject = rejects[i] or role_confusion(text, situation.speaker, self.names, situation.relations)
             if not reject and assistant[i]:
                 reject = "assistant-speak"
-            out.append(Candidate(text=text, score=total, reject=reject, parts=parts))
+            out.append(Candidate(text=text, score=total, reject=reject, parts=parts, source=sources[i]))
         return out
 
 

@@ -205,6 +205,12 @@ def summary(answers: Sequence[Answer], split: str) -> dict[str, Any]:
         "fallback_rate": (sum("fallback" in a.turn.flags for a in answers if a.turn) / len(answers))
         if answers
         else None,
+        # answered with the character's own recalled fact rather than a sampled line (right or not)
+        "recalled_rate": (sum("recalled" in a.turn.flags for a in answers if a.turn) / len(answers))
+        if answers
+        else None,
+        "recalled_right": sum(a.right for a in facts if a.turn and "recalled" in a.turn.flags),
+        "sampled_right": sum(a.right for a in facts if a.turn and "recalled" not in a.turn.flags),
         "answers": [
             {
                 "id": a.question.id,

@@ -217,7 +217,8 @@ def _stats(t: Turn) -> list[tuple[str, str]]:
     for n, c in enumerate(t.candidates):
         mark = "chosen" if n == t.chosen else (f"rejected: {c.get('reject')}" if c.get("reject") else "lower score")
         parts = ", ".join(f"{k} {v:+.2f}" for k, v in c.get("parts", {}).items())
-        rows.append((f"candidate {n + 1} ({mark})", f"“{c.get('text', '')}” score {c.get('score', 0):.2f}; {parts}"))
+        source = " · from what they know" if c.get("source") == "recalled" else ""
+        rows.append((f"candidate {n + 1} ({mark}{source})", f"“{c.get('text', '')}” score {c.get('score', 0):.2f}; {parts}"))
     return rows
 
 

@@ -161,10 +161,11 @@ def test_best_of_n_records_every_candidate_and_why_the_winner_won(story) -> None
     retries = [p for p in progress if isinstance(p, Retry)]
     assert len(retries) == 2  # the page drops one candidate's text before the next streams
     turn = next(p.event for p in progress if isinstance(p, Wrote) and isinstance(p.event, Turn))
-    assert len(model.calls) == 3 and len(turn.candidates) == 3
+    # three sampled, and what Lyra knows that answers it (said in her words) offered beside them
+    assert len(model.calls) == 3 and [c["source"] for c in turn.candidates] == ["model"] * 3 + ["recalled"]
     assert turn.candidates[0]["reject"] == "role:you-are-a-character"
     assert turn.text == turn.candidates[turn.chosen]["text"] and not turn.candidates[turn.chosen]["reject"]
-    assert turn.text.startswith("Max!"), turn.candidates
+    assert "Max" in turn.text and turn.chosen in (2, 3), turn.candidates
     assert {"answers", "grounded", "voice", "invented"} <= set(turn.candidates[turn.chosen]["parts"])
 
 

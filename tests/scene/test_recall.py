@@ -1,0 +1,112 @@
+"""Recall ranks a character's facts against a question by meaning, words, the answer's shape and whose it is;
+a question a fact answers gets that fact among the turn's candidates, said in the character's own words.
+
+Real MiniLM, the shipped story; structure (which fact, which candidate, which flag), never a model's words.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from stage.agents.facts import about_self, first_person, recallable, spoken
+from stage.agents.recall import asks_for, default_embedder, is_wh_question, rank
+from stage.scene import events_of
+from stage.transcript import Turn
+from tests.scene.helpers import scene
+
+
+@pytest.fixture(scope="module")
+def embed():  # type: ignore[no-untyped-def]
+    return default_embedder()
+
+
+def top(story, who: str, question: str, embed) -> str:  # type: ignore[no-untyped-def]
+    p = story.personas[who]
+    names = {c: q.name for c, q in story.personas.items()}
+    ranked = rank(question, recallable(p, names, story.plot.setting), embed, ignore=(p.name,))
+    assert ranked, question
+    return ranked[0].fact
+
+
+@pytest.mark.parametrize(
+    ("who", "question", "answer"),
+    [
+        # the year: "what year" wants a year, not "10 years old" (which shares the word)
+        ("lyra", "Lyra, what year is it?", r"\b2085\b"),
+        # "your mum" is the speaker's own: Max's mother, never "Zara: Lyra's mum"
+        ("max", "Max, what's your mum called?", r"your mother|your mum"),
+        # "who is X to you?" wants what X is to them
+        ("lyra", "Who is Zara to you?", r"^Zara: your mum"),
+        ("theo", "Who is Zara to you, Theo?", r"^Zara: your wife"),
+        ("zara", "Zara, what's your daughter's name?", r"^Lyra: your daughter"),
+    ],
+)
+def test_recall_ranks_the_fact_that_answers_first(story, embed, who: str, question: str, answer: str) -> None:  # type: ignore[no-untyped-def]
+    got = top(story, who, question, embed)
+    assert re.search(answer, got), got
+    assert not re.search(r"\b(Lyra|Max|Camille)'s (mum|mother)\b", got) or who == "lyra"
+
+
+def test_the_answer_shape_of_a_question() -> None:
+    assert asks_for("What year is it?") is not None and asks_for("What year is it?").search("in October 2085")  # type: ignore[union-attr]
+    assert asks_for("How old is Max?").search("Max is ten")  # type: ignore[union-attr]
+    assert asks_for("Are you ready to sync?") is None
+    assert is_wh_question("Lyra, who is your best friend?")
+    assert not is_wh_question("Are you ready to sync, Lyra?")
+    assert not is_wh_question("What a lovely night.")  # no question mark: a remark
+
+
+def test_a_spoken_fact_is_one_short_first_person_sentence() -> None:
+    assert spoken(first_person("Max: your best friend since the first day of Brightwater Primary.")) == (
+        "Max is my best friend since the first day of Brightwater Primary."
+    )
+    long = first_person(
+        "You live above your mother's bakery on Cask Street with your tram-driver father and your big sister "
+        "Camille, and read your grandmother's paper book of night stories by torchlight before Sync Hour."
+    )
+    line = spoken(long)
+    assert len(line.split()) <= 24 and line.endswith(".") and line.startswith("I live above my mother's bakery")
+
+
+def test_lore_that_names_the_speaker_is_turned_to_them(story) -> None:  # type: ignore[no-untyped-def]
+    camille = story.personas["camille"]
+    assert about_self("Camille moved back home last spring.", camille) == "You moved back home last spring."
+    # another person's sentence, or one with the name then a comma, is left alone
+    assert about_self("Max reads by torchlight.", camille) == "Max reads by torchlight."
+    assert about_self("Camille Benoit, twenty-four, is a reporter.", camille).startswith("Camille Benoit,")
+
+
+def test_a_question_a_fact_answers_gets_that_fact_among_the_candidates(story) -> None:  # type: ignore[no-untyped-def]
+    # a model that never answers: the character still says what they know, and the turn says where it came from
+    sc, _ = scene(story, responder=lambda _m: "Oh, the stars are very bright tonight, I think.")
+    sc.params = sc.params.__class__(**{**sc.params.__dict__, "candidates": 2})
+    sc.say("Lyra, who is your best friend?", name="Visitor")
+    turn = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
+    assert turn.speaker == "lyra"
+    sources = [c.get("source") for c in turn.candidates]
+    assert sources.count("recalled") == 1 and sources.count("model") == 2
+    recalled = next(c for c in turn.candidates if c["source"] == "recalled")
+    assert "Max" in recalled["text"] and re.match(r"^(Max is my|I |My )", recalled["text"])
+    if turn.chosen == turn.candidates.index(recalled):
+        assert "recalled" in turn.flags and turn.text == recalled["text"]
+    else:
+        assert "recalled" not in turn.flags
+
+
+def test_a_yes_no_question_or_a_remark_gets_no_recalled_answer(story) -> None:  # type: ignore[no-untyped-def]
+    sc, _ = scene(story, responder=lambda _m: "Oh, the stars are very bright tonight, I think.")
+    sc.params = sc.params.__class__(**{**sc.params.__dict__, "candidates": 2})
+    sc.say("Lyra, are you ready to sync?", name="Visitor")
+    turn = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
+    assert all(c.get("source") == "model" for c in turn.candidates)
+    assert "recalled" not in turn.flags
+
+
+def test_a_recalled_answer_replaces_the_stock_line_when_every_sample_is_rejected(story) -> None:  # type: ignore[no-untyped-def]
+    sc, _ = scene(story, responder=lambda _m: "You are Zara, a 50 year old.")  # role confusion, every time
+    sc.say("Lyra, what's your mum's name?", name="Visitor")
+    turn = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
+    assert "fallback" not in turn.flags and "recalled" in turn.flags
+    assert "Zara" in turn.text
