@@ -12,10 +12,19 @@ from pathlib import Path
 from stage.agents import safety
 from stage.agents.agent import Reply, SpeakProgress, speak
 from stage.agents.context import TurnContext, apply_edits, history
-from stage.agents.facts import about_self, first_person, pronouns_of, recallable, second_person, spoken, yours
+from stage.agents.facts import (
+    about_self,
+    fact_sheet,
+    first_person,
+    pronouns_of,
+    recallable,
+    second_person,
+    spoken,
+    yours,
+)
 from stage.agents.guards import ROLE_WORDS
 from stage.agents.inputs import clean_user_text
-from stage.agents.recall import default_embedder, is_wh_question, people_named, relevant
+from stage.agents.recall import default_embedder, is_wh_question, kin_of, people_named, relevant
 from stage.agents.retrieval import Retriever
 from stage.agents.scorer import Scorer, story_texts
 from stage.director.policy import Decision, Pressure, beat_done, choose_speaker, pressure
@@ -343,10 +352,9 @@ class Scene:
             # lore that names the speaker is about them: "Camille Benoit, twenty-four, is a reporter" -> "You are"
             facts += [about_self(s, persona) for h in hits for s in split_sentences(h.chunk.text)]
             # in the character's own voice: a tiny model that copies what is near then copies an answer
-            hints = [
-                first_person(h)
-                for h in relevant(answering, facts, self.embed, k=HINTS, ignore=(persona.name,), people=self.people)
-            ]
+            kin = kin_of(fact_sheet(persona, self.names, self.story.plot.setting))
+            found = relevant(answering, facts, self.embed, k=HINTS, ignore=(persona.name,), people=self.people, kin=kin)
+            hints = [first_person(h) for h in found]
         # a question a fact can answer gets that fact, said as the character, among the candidates: the 135M model
         # rarely copies even a fact put right next to the question, and a true line beats a made-up one
         answer = spoken(hints[0]) if hints and is_wh_question(answering) else ""

@@ -92,12 +92,24 @@ def about_self(sentence: str, p: Persona) -> str:
     return sentence
 
 
+_TAKES_OBJECT = (
+    "let|lets|make|makes|made|help|helps|helped|tell|tells|told|give|gives|gave|ask|asks|asked|see|sees|saw|"
+    "take|takes|took|send|sends|sent|call|calls|called|want|wants|wanted|keep|keeps|kept|leave|leaves|left|"
+    "show|shows|showed|pay|pays|paid|took|join|joins|joined|hug|hugs|hugged|meet|meets|met"
+)
+
+
 def yours(s: str, pro: Pronouns) -> str:
     """The character's possessives, later subject pronouns and reflexives in ``s``, turned to "you"."""
-    before_noun = r"(?=\s+(?!(?:and|or|but|to|that|if|when|because|so|own)\b)[A-Za-z])"
+    # "her" before a determiner is an object ("have told her their children ..."), before a noun a possessive
+    before_noun = (
+        r"(?=\s+(?!(?:and|or|but|to|that|if|when|because|so|own|their|the|a|an|his|its|our|them|this|what|how|"
+        r"about|off|up|out|in|on|at|with|from|for)\b)[A-Za-z])"
+    )
     s = re.sub(rf"^{pro.possessive.capitalize()}\b{before_noun}", "Your", s)  # "His dad drove ..."
     s = re.sub(rf"\b{pro.possessive}\b{before_noun}", "your", s) if pro.possessive != pro.object else s
     if pro is SHE:  # "her" is possessive before a noun and an object otherwise
+        s = re.sub(rf"\b({_TAKES_OBJECT})\s+her\b", r"\1 you", s)  # "let her go", "told her a story"
         s = re.sub(rf"\bher\b{before_noun}", "your", s)
         s = re.sub(r"\bher\s+own\b", "your own", s)
         s = re.sub(r"\bher\b", "you", s)
@@ -168,7 +180,8 @@ def fact_sheet(p: Persona, names: Mapping[str, str], setting: str = "", sentence
         lines.append(f"You are {head}.")
     lines += [second_person(s, p, pro) for s in split_sentences(p.description)[:sentences]]
     if setting:
-        lines.append(f"You live in {setting}.")
+        # where and when the story is, not the character's home ("where do you live?" wants the flat)
+        lines.append(f"You are in {setting}.")
     for cid, text in p.relationships.items():
         if cid != p.id and cid in names:
             lines.append(relation_line(p, names[cid], text, pro))
@@ -179,6 +192,9 @@ def spoken(fact: str, limit: int = 24) -> str:
     """A first-person fact as a line someone would say: at most ``limit`` words, cut where a clause ends,
     closed with a full stop ("Max is my best friend since the first day of Brightwater Primary.")."""
     s = re.sub(r"\s+", " ", fact).strip().rstrip(",;:—– ")
+    # the tail of a quotation the sentence splitter cut in two ('Z: rollout Sat 27th." Lyra has been ...'): drop it
+    if s.count('"') % 2 and (m := re.match(r'^[^"]*"\s+(?=[A-Z])', s)):
+        s = s[m.end() :]
     words = s.split()
     if len(words) > limit:
         head = " ".join(words[:limit])
@@ -207,6 +223,7 @@ def first_person(fact: str) -> str:
     s = re.sub(r"\b[Yy]ourself\b", "myself", s)
     s = re.sub(r"^[Yy]ou\b", "I", s)
     s = re.sub(r"(?<=[,;] )you\b|(?<=\band )you\b|(?<=\bthat )you\b|(?<=\bwhat )you\b", "I", s)
+    s = re.sub(rf"\b({_TAKES_OBJECT})\s+you\b", r"\1 me", s)  # "let you go": an object
     s = re.sub(rf"\byou\b(?=\s+(?:{_SUBJECT_VERBS})\b)", "I", s)  # "before you can publish": a subject
     s = re.sub(r"\byou\b", "me", s)
     if s.startswith("I "):  # "I have been a paramedic ... and are now crew lead"

@@ -15,7 +15,7 @@ MiniLM alone ranks poorly on short questions against long sentences ("What schoo
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -52,7 +52,18 @@ SHAPES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
-    (re.compile(r"\bwhere\b", re.I), re.compile(r"\b(in|on|at|above|below|near|from|to|off)\s+(the\s+)?[A-Z0-9]")),
+    (
+        re.compile(r"\bjob\b|\bwork\b|\bfor a living\b|\bwhat do(?:es)? (?:[\w'’]+ ){1,3}do\b", re.I),
+        re.compile(
+            r"\b(works?|worked|working|job|engineer|architect|paramedic|reporter|journalist|writer|driver|nurse|"
+            r"teacher|doctor|baker|bakery|runs|crew|shifts?|column|office)\b|\b(at|for) (the )?[A-Z]",
+            re.I,
+        ),
+    ),
+    (
+        re.compile(r"\bwhere\b", re.I),
+        re.compile(r"\b(in|on|at|above|below|near|from|to|off)\s+(the\s+)?[A-Z0-9]"),
+    ),
     (re.compile(r"\bwho\b|\bname\b|\bcalled\b|\bcall you\b", re.I), re.compile(r"(?!)")),  # see _names_in
 )
 NAMED = SHAPES[-1][1]
@@ -60,7 +71,21 @@ NAMED = SHAPES[-1][1]
 QUESTION_WORDS = frozenset(
     {
         *("what", "what's", "whats", "which", "who", "who's", "whom", "whose", "where", "where's", "when"),
-        *("when's", "how", "how's", "why", "do", "does", "did", "you", "your", "yours", "called", "name", "tell"),
+        *(
+            "when's",
+            "how",
+            "how's",
+            "why",
+            "do",
+            "does",
+            "did",
+            "you",
+            "your",
+            "yours",
+            "called",
+            "name",
+            "tell",
+        ),
     }
 )
 _NOT_NAMES = frozenset(
@@ -138,16 +163,20 @@ def asks_for(query: str) -> re.Pattern[str] | None:
 
 def is_wh_question(line: str) -> bool:
     """A question a fact can answer: 'what', 'who', 'where'... (not 'are you ready?')."""
-    return "?" in line and re.search(r"\b(what|what's|which|who|who's|whom|whose|where|when|how)\b", line, re.I) is not None
+    return (
+        "?" in line
+        and re.search(r"\b(what|what's|which|who|who's|whom|whose|where|when|how)\b", line, re.I) is not None
+    )
 
 
-def _owner(query: str, fact: str) -> float:
+def _owner(query: str, fact: str, kin: Mapping[str, str] | None = None) -> float:
     """+1 when the fact is about the speaker's own relative the question asks after; -1 when it is about
     someone else's ("Zara: Lyra's mum" for Max's "what's your mum called?"); 0 otherwise."""
     asked = {KIN[m.lower()] for m in _OWN_KIN.findall(query)}
     if not asked:
         return 0.0
     own = {KIN[m.lower()] for m in _OWN_KIN.findall(fact)}
+    own |= {k for k, name in (kin or {}).items() if re.search(rf"\b{re.escape(name)}\b", fact)}
     others = {KIN[m.lower()] for m in _OTHERS_KIN.findall(fact)}
     if asked & own:
         return 1.0
@@ -173,9 +202,11 @@ def rank(
     embed: Embedder,
     ignore: Sequence[str] = (),
     people: frozenset[str] | None = None,
+    kin: Mapping[str, str] | None = None,
 ) -> list[Recalled]:
     """Every fact scored against ``query``, best first. ``ignore`` names words that say nothing about the
-    fact (the character's own name, used to address them); ``people`` the story's names (``people_named``)."""
+    fact (the character's own name, used to address them); ``people`` the story's names (``people_named``);
+    ``kin`` who the speaker's relatives are (``kin_of``), so "your sister" also finds "Camille ..."."""
     facts = [f for f in dict.fromkeys(facts) if f.strip()]
     skip = {w.lower() for w in ignore}
     asked = {stem(w) for w in content_words(query) if w not in skip and w not in QUESTION_WORDS}
@@ -183,21 +214,30 @@ def rank(
         return []
     for name in ignore:  # "Theo, where do you work?" asks about work, not about Theo
         query = re.sub(rf"\b{re.escape(name)}\b[,!?]?\s*", "", query, flags=re.IGNORECASE)
+    # "What does your sister do for work?" is also "What does Camille do for work?" when Camille is the sister
+    # (not when the question asks for the name itself: "what's your daughter's name?" must not become "Lyra's")
+    shape = asks_for(query)
+    meant = (
+        query
+        if shape is NAMED
+        else _OWN_KIN.sub(lambda m: (kin or {}).get(KIN[m.group(1).lower()], m.group(0)), query)
+    )
+    queries = [query] if meant == query else [query, meant]
+    asked_meant = asked | {stem(w) for w in content_words(meant) if w not in skip and w not in QUESTION_WORDS}
     units = [clauses(f) for f in facts]
     flat = [u for us in units for u in us]
-    vectors = np.asarray(embed([query, *flat]), dtype=np.float32)
-    unit_sims = vectors[1:] @ vectors[0]
+    vectors = np.asarray(embed([*queries, *flat]), dtype=np.float32)
+    unit_sims = (vectors[len(queries) :] @ vectors[: len(queries)].T).max(axis=1)
     sims, at = [], 0
     for us in units:
         sims.append(float(unit_sims[at : at + len(us)].max()))
         at += len(us)
-    shape = asks_for(query)
     query_names = {w for w in re.findall(r"\b[A-Z][a-z'-]+", query)}
     about = query_names - set(ignore) - {w.capitalize() for w in QUESTION_WORDS}
     scored = []
     for fact, sim in zip(facts, sims, strict=True):
         words = {stem(w) for w in content_words(fact)}
-        overlap = len(asked & words) / len(asked)
+        overlap = max(len(asked & words) / len(asked), len(asked_meant & words) / len(asked_meant))
         if shape is NAMED and about:  # "who is Zara to you?" wants what Zara is, not another name
             shaped = any(fact.startswith(n) for n in about)
         elif shape is NAMED:
@@ -209,7 +249,7 @@ def rank(
             sim
             + LEXICAL_WEIGHT * overlap
             + SHAPE_WEIGHT * shaped
-            + OWNER_WEIGHT * _owner(query, fact)
+            + OWNER_WEIGHT * _owner(query, fact, None if shape is NAMED else kin)
         )
         scored.append(Recalled(fact, score, sim, shaped=shaped))
     scored.sort(key=lambda r: -r.score)
@@ -228,7 +268,7 @@ def _names_in(fact: str, exclude: set[str]) -> list[str]:
     for m in re.finditer(r"\b[A-Z][a-z'-]+", fact):
         start = fact[: m.start()].rstrip()
         word = m.group().removesuffix("'s").lower()
-        if start and start[-1] not in ".!?\"“" and word not in skip:
+        if start and start[-1] not in '.!?"“' and word not in skip:
             out.append(m.group())
     return out
 
@@ -240,6 +280,18 @@ def _without(fact: str, names: Sequence[str]) -> str:
     return fact
 
 
+def kin_of(sheet: Sequence[str]) -> dict[str, str]:
+    """The speaker's relatives by kind, from their fact sheet's relation lines: "Camille: your big sister Cami."
+    -> {"sister": "Camille"}."""
+    out: dict[str, str] = {}
+    for line in sheet:
+        m = re.match(r"^([A-Z][\w'-]*): (.*)$", line)
+        if m:
+            for k in _OWN_KIN.findall(m.group(2)):
+                out.setdefault(KIN[k.lower()], m.group(1))
+    return out
+
+
 def relevant(
     query: str,
     facts: Sequence[str],
@@ -247,6 +299,8 @@ def relevant(
     k: int = 1,
     ignore: Sequence[str] = (),
     people: frozenset[str] | None = None,
+    kin: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Up to ``k`` facts nearest ``query``, best first; none that are only vaguely related."""
-    return [r.fact for r in rank(query, facts, embed, ignore, people)[:k] if r.similarity >= MIN_SIMILARITY]
+    ranked = rank(query, facts, embed, ignore, people, kin)
+    return [r.fact for r in ranked[:k] if r.similarity >= MIN_SIMILARITY]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 from collections import Counter
 from pathlib import Path
@@ -86,10 +88,20 @@ def test_a_run_asks_through_the_stage_and_counts_by_character(story: Story) -> N
 
 def test_a_fallback_line_never_counts_as_an_answer(story: Story) -> None:
     q = next(q for q in quiz.load_quiz(story) if q.to == "lyra" and q.kind == "fact")
-    # every candidate is empty, so Lyra says one of her own example lines, whatever they contain
+    # put as a statement, so no recalled fact is offered; every candidate is empty, so Lyra says one of her own
+    # example lines, whatever they contain
+    q = dataclasses.replace(q, ask=q.ask.rstrip("?") + ".")
     model = ScriptedModel(responder=lambda messages: "...")
     answer = quiz.ask(q, story=story, model=model, retriever=KeywordRetriever(story.lore), params=GenParams())
     assert answer.turn is not None and "fallback" in answer.turn.flags and not answer.right
+
+
+def test_a_recalled_answer_stands_where_a_fallback_would_and_is_judged_like_any_reply(story: Story) -> None:
+    q = next(q for q in quiz.load_quiz(story) if q.id == "lyra-mum-name")
+    model = ScriptedModel(responder=lambda messages: "...")
+    answer = quiz.ask(q, story=story, model=model, retriever=KeywordRetriever(story.lore), params=GenParams())
+    assert answer.turn is not None and "fallback" not in answer.turn.flags and "recalled" in answer.turn.flags
+    assert answer.right == quiz.judge(q, answer.turn.text)
 
 
 def test_stage_eval_quiz_writes_accuracy_and_a_per_character_chart(tmp_path: Path) -> None:

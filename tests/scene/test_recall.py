@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from stage.agents.facts import about_self, first_person, recallable, spoken
-from stage.agents.recall import asks_for, default_embedder, is_wh_question, rank
+from stage.agents.facts import about_self, fact_sheet, first_person, recallable, spoken
+from stage.agents.recall import asks_for, default_embedder, is_wh_question, kin_of, rank
 from stage.scene import events_of
 from stage.transcript import Turn
 from tests.scene.helpers import scene
@@ -25,7 +25,10 @@ def embed():  # type: ignore[no-untyped-def]
 def top(story, who: str, question: str, embed) -> str:  # type: ignore[no-untyped-def]
     p = story.personas[who]
     names = {c: q.name for c, q in story.personas.items()}
-    ranked = rank(question, recallable(p, names, story.plot.setting), embed, ignore=(p.name,))
+    sheet = fact_sheet(p, names, story.plot.setting)
+    ranked = rank(
+        question, recallable(p, names, story.plot.setting), embed, ignore=(p.name,), kin=kin_of(sheet)
+    )
     assert ranked, question
     return ranked[0].fact
 
@@ -41,6 +44,10 @@ def top(story, who: str, question: str, embed) -> str:  # type: ignore[no-untype
         ("lyra", "Who is Zara to you?", r"^Zara: your mum"),
         ("theo", "Who is Zara to you, Theo?", r"^Zara: your wife"),
         ("zara", "Zara, what's your daughter's name?", r"^Lyra: your daughter"),
+        # "what do you do" wants work
+        ("theo", "What do you do for a living?", r"paramedic|9-Bravo|Station 9"),
+        # the story's when and where is not the character's home
+        ("lyra", "Where do you live?", r"Halden Spire"),
     ],
 )
 def test_recall_ranks_the_fact_that_answers_first(story, embed, who: str, question: str, answer: str) -> None:  # type: ignore[no-untyped-def]
@@ -49,10 +56,17 @@ def test_recall_ranks_the_fact_that_answers_first(story, embed, who: str, questi
     assert not re.search(r"\b(Lyra|Max|Camille)'s (mum|mother)\b", got) or who == "lyra"
 
 
+def test_the_speakers_relatives_come_from_their_sheet(story) -> None:  # type: ignore[no-untyped-def]
+    names = {c: q.name for c, q in story.personas.items()}
+    assert kin_of(fact_sheet(story.personas["max"], names)) == {"friend": "Lyra", "sister": "Camille"}
+    assert kin_of(fact_sheet(story.personas["lyra"], names))["mother"] == "Zara"
+
+
 def test_the_answer_shape_of_a_question() -> None:
     assert asks_for("What year is it?") is not None and asks_for("What year is it?").search("in October 2085")  # type: ignore[union-attr]
     assert asks_for("How old is Max?").search("Max is ten")  # type: ignore[union-attr]
     assert asks_for("Are you ready to sync?") is None
+    assert asks_for("What do you do for a living?").search("You have been a paramedic")  # type: ignore[union-attr]
     assert is_wh_question("Lyra, who is your best friend?")
     assert not is_wh_question("Are you ready to sync, Lyra?")
     assert not is_wh_question("What a lovely night.")  # no question mark: a remark
@@ -66,8 +80,11 @@ def test_a_spoken_fact_is_one_short_first_person_sentence() -> None:
         "You live above your mother's bakery on Cask Street with your tram-driver father and your big sister "
         "Camille, and read your grandmother's paper book of night stories by torchlight before Sync Hour."
     )
+    assert spoken('Z: rollout Sat 27th." Lyra has been top Star-earner.') == "Lyra has been top Star-earner."
     line = spoken(long)
-    assert len(line.split()) <= 24 and line.endswith(".") and line.startswith("I live above my mother's bakery")
+    assert (
+        len(line.split()) <= 24 and line.endswith(".") and line.startswith("I live above my mother's bakery")
+    )
 
 
 def test_lore_that_names_the_speaker_is_turned_to_them(story) -> None:  # type: ignore[no-untyped-def]
@@ -110,3 +127,29 @@ def test_a_recalled_answer_replaces_the_stock_line_when_every_sample_is_rejected
     turn = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
     assert "fallback" not in turn.flags and "recalled" in turn.flags
     assert "Zara" in turn.text
+
+
+@pytest.mark.parametrize(
+    ("third", "first"),
+    [
+        ("Her editor took her off the beat and then let her go.", "My editor took me off the beat and then let me go."),
+        ("Three families have told her their children woke.", "Three families have told me their children woke."),
+        ("Mum checks that her band has turned green.", "Mum checks that my band has turned green."),
+    ],
+)
+def test_a_fact_about_her_in_her_own_words(third: str, first: str) -> None:
+    from stage.agents.facts import SHE, yours
+
+    assert first_person(yours(third, SHE)) == first
+
+
+@pytest.mark.parametrize(
+    ("second", "first"),
+    [
+        ("You are afraid that a child gets hurt before you can publish.", "I am afraid that a child gets hurt before I can publish."),
+        ("You have been a paramedic for nineteen years and are now crew lead.", "I have been a paramedic for nineteen years and am now crew lead."),
+        ("Max: your friend, and he loves you.", "Max is my friend, and he loves me."),
+    ],
+)
+def test_a_second_person_fact_in_the_first_person(second: str, first: str) -> None:
+    assert first_person(second) == first
