@@ -27,8 +27,6 @@ MIN_SIMILARITY = 0.25  # below this (meaning alone) a "relevant" fact is noise: 
 LEXICAL_WEIGHT = 0.3
 SHAPE_WEIGHT = 0.25
 OWNER_WEIGHT = 0.3
-# a fact this far ahead of the field (and a question that asks for one) is an answer, not just a hint
-ANSWER_AT = 0.6
 
 _CLAUSE = re.compile(r"\s*(?:[,;:()]|\s-\s|—|–|\bwith\b|\bwho\b|\bwhere\b|\band\b)\s*")
 _NUMBER_WORDS = (
