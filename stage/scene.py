@@ -14,7 +14,6 @@ from stage.agents.agent import Reply, SpeakProgress, speak
 from stage.agents.context import TurnContext, apply_edits, history
 from stage.agents.facts import (
     about_self,
-    fact_sheet,
     first_person,
     pronouns_of,
     recallable,
@@ -348,11 +347,11 @@ class Scene:
         people += [("", visitor(v).label) for v in self._visitors_in_beat()]
         hints: list[str] = []
         if answering:
-            facts = recallable(persona, self.names, self.story.plot.setting)
+            own = recallable(persona, self.names, self.story.plot.setting)
+            kin = kin_of(own)  # the sheet's relation lines, which open what the character recalls
             # lore that names the speaker is about them: "Camille Benoit, twenty-four, is a reporter" -> "You are"
-            facts += [about_self(s, persona) for h in hits for s in split_sentences(h.chunk.text)]
+            facts = own + [about_self(s, persona) for h in hits for s in split_sentences(h.chunk.text)]
             # in the character's own voice: a tiny model that copies what is near then copies an answer
-            kin = kin_of(fact_sheet(persona, self.names, self.story.plot.setting))
             found = relevant(answering, facts, self.embed, k=HINTS, ignore=(persona.name,), people=self.people, kin=kin)
             hints = [first_person(h) for h in found]
         # a question a fact can answer gets that fact, said as the character, among the candidates: the 135M model

@@ -78,15 +78,8 @@ def speak(
             text = guards.clean(completion.text, p.name, ctx.others, gl)
             if completion.finish_reason == "length":
                 text = guards.drop_unfinished(text, gl)
-            verdict = gl.timed("safety", partial(safety.check, text))
-            if not verdict.allowed:
-                category = category or verdict.category
-                texts.append(text)
-                rejects.append(f"unsafe:{verdict.category}")
-                continue
-            reason = gl.timed(
-                "reject", partial(guards.reject_reason, text, p.name, ctx.heard, instructions=instructions)
-            )
+            reason, unsafe = _judge(text, ctx, gl, instructions)
+            category = category or unsafe
             texts.append(text)
             rejects.append(reason)
         sources = [MODEL] * len(texts)
@@ -94,11 +87,8 @@ def speak(
             # what the character knows that answers the question, in their words: offered once, judged like the rest
             # (its words come from the prompt, so only the prompt-echo check does not apply)
             answer = guards.clean(ctx.answer, p.name, ctx.others, gl)
-            verdict = safety.check(answer)
             texts.append(answer)
-            rejects.append(
-                guards.reject_reason(answer, p.name, ctx.heard) if verdict.allowed else f"unsafe:{verdict.category}"
-            )
+            rejects.append(_judge(answer, ctx, gl, instructions="")[0])
             sources.append(RECALLED)
         if scorer is not None:
             batch = gl.timed("score", partial(scorer.score, texts, situation, rejects, sources))
@@ -137,6 +127,17 @@ def speak(
         chosen=offered.index(winner) if winner is not None and len(offered) > 1 else -1,
     )
     yield Reply(turn, category)
+
+
+def _judge(text: str, ctx: TurnContext, gl: guards.GuardLog, instructions: str) -> tuple[str, str]:
+    """Why ``text`` may not stand ("" if it may), and the content policy's category when that is the reason."""
+    verdict = gl.timed("safety", partial(safety.check, text))
+    if not verdict.allowed:
+        return f"unsafe:{verdict.category}", verdict.category
+    reason = gl.timed(
+        "reject", partial(guards.reject_reason, text, ctx.persona.name, ctx.heard, instructions=instructions)
+    )
+    return reason, ""
 
 
 def _sample_params(params: GenParams, attempt: int, i: int, n: int) -> GenParams:

@@ -95,7 +95,7 @@ def about_self(sentence: str, p: Persona) -> str:
 _TAKES_OBJECT = (
     "let|lets|make|makes|made|help|helps|helped|tell|tells|told|give|gives|gave|ask|asks|asked|see|sees|saw|"
     "take|takes|took|send|sends|sent|call|calls|called|want|wants|wanted|keep|keeps|kept|leave|leaves|left|"
-    "show|shows|showed|pay|pays|paid|took|join|joins|joined|hug|hugs|hugged|meet|meets|met"
+    "show|shows|showed|pay|pays|paid|join|joins|joined|hug|hugs|hugged|meet|meets|met"
 )
 
 

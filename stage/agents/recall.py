@@ -66,26 +66,8 @@ SHAPES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
 )
 NAMED = SHAPES[-1][1]
 # words a question is made of, not what it is about ("what's your mum called?" is about "mum")
-QUESTION_WORDS = frozenset(
-    {
-        *("what", "what's", "whats", "which", "who", "who's", "whom", "whose", "where", "where's", "when"),
-        *(
-            "when's",
-            "how",
-            "how's",
-            "why",
-            "do",
-            "does",
-            "did",
-            "you",
-            "your",
-            "yours",
-            "called",
-            "name",
-            "tell",
-        ),
-    }
-)
+_QUESTION_WORDS = "what what's whats which who who's whom whose where where's when when's how how's why do does did"
+QUESTION_WORDS = frozenset(f"{_QUESTION_WORDS} you your yours called name tell".split(" "))
 _NOT_NAMES = frozenset(
     {
         *("i", "mum", "dad", "mummy", "daddy", "mother", "father", "gran", "granny", "mr", "mrs", "ms", "dr"),
@@ -144,7 +126,6 @@ class Recalled:
     fact: str
     score: float  # meaning + words + shape + owner
     similarity: float  # meaning alone
-    margin: float = 0.0  # how far ahead of the next fact it ranks
     shaped: bool = False  # the question asks for a kind of answer (a year, a name...) and the fact has one
 
 
@@ -167,10 +148,9 @@ def is_wh_question(line: str) -> bool:
     )
 
 
-def _owner(query: str, fact: str, kin: Mapping[str, str] | None = None) -> float:
-    """+1 when the fact is about the speaker's own relative the question asks after; -1 when it is about
-    someone else's ("Zara: Lyra's mum" for Max's "what's your mum called?"); 0 otherwise."""
-    asked = {KIN[m.lower()] for m in _OWN_KIN.findall(query)}
+def _owner(asked: set[str], fact: str, kin: Mapping[str, str] | None = None) -> float:
+    """+1 when the fact is about the speaker's own relative the question asks after (``asked``, as ``KIN``
+    values); -1 when it is about someone else's ("Zara: Lyra's mum" for Max's "what's your mum called?")."""
     if not asked:
         return 0.0
     own = {KIN[m.lower()] for m in _OWN_KIN.findall(fact)}
@@ -231,6 +211,7 @@ def rank(
         sims.append(float(unit_sims[at : at + len(us)].max()))
         at += len(us)
     query_names = {w for w in re.findall(r"\b[A-Z][a-z'-]+", query)}
+    asked_kin = {KIN[m.lower()] for m in _OWN_KIN.findall(query)}
     about = query_names - set(ignore) - {w.capitalize() for w in QUESTION_WORDS}
     scored = []
     for fact, sim in zip(facts, sims, strict=True):
@@ -247,15 +228,10 @@ def rank(
             sim
             + LEXICAL_WEIGHT * overlap
             + SHAPE_WEIGHT * shaped
-            + OWNER_WEIGHT * _owner(query, fact, None if shape is NAMED else kin)
+            + OWNER_WEIGHT * _owner(asked_kin, fact, None if shape is NAMED else kin)
         )
         scored.append(Recalled(fact, score, sim, shaped=shaped))
-    scored.sort(key=lambda r: -r.score)
-    out = []
-    for i, r in enumerate(scored):
-        nxt = scored[i + 1].score if i + 1 < len(scored) else 0.0
-        out.append(Recalled(r.fact, r.score, r.similarity, r.score - nxt, r.shaped))
-    return out
+    return sorted(scored, key=lambda r: -r.score)
 
 
 def _names_in(fact: str, exclude: set[str]) -> list[str]:
