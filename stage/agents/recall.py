@@ -141,11 +141,13 @@ def asks_for(query: str) -> re.Pattern[str] | None:
 
 
 def is_wh_question(line: str) -> bool:
-    """A question a fact can answer: 'what', 'who', 'where'... (not 'are you ready?')."""
-    return (
-        "?" in line
-        and re.search(r"\b(what|what's|which|who|who's|whom|whose|where|when|how)\b", line, re.I) is not None
-    )
+    """A question a fact can answer: 'what', 'who', 'where', 'how old'... (not 'are you ready?', and not 'how
+    was your day?' or 'how are you?', which ask how someone feels, not what they know)."""
+    if "?" not in line:
+        return False
+    if re.search(r"\b(what|what's|which|who|who's|whom|whose|where|when)\b", line, re.I):
+        return True
+    return re.search(r"\bhow\b(?!\s+(?:is|was|are|were|'s|’s|do you feel|does it feel)\b)", line, re.I) is not None
 
 
 def _owner(asked: set[str], fact: str, kin: Mapping[str, str] | None = None) -> float:

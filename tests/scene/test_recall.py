@@ -70,6 +70,9 @@ def test_the_answer_shape_of_a_question() -> None:
     assert is_wh_question("Lyra, who is your best friend?")
     assert not is_wh_question("Are you ready to sync, Lyra?")
     assert not is_wh_question("What a lovely night.")  # no question mark: a remark
+    assert is_wh_question("How old is Max?") and is_wh_question("How does your breathing rhyme go?")
+    assert not is_wh_question("How was Dreamschool today?")  # asks how it felt: no fact answers that
+    assert not is_wh_question("How are you, Theo?")
 
 
 def test_a_spoken_fact_is_one_short_first_person_sentence() -> None:
