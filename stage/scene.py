@@ -395,7 +395,7 @@ class Scene:
         """``ctx`` with the director's push: the beat goal, then the moment itself, told to the character."""
         pro = pronouns_of(ctx.persona)
         told = yours(second_person(push.note, ctx.persona, pro), pro).rstrip(".")
-        return replace(ctx, moment=told, moment_level=push.level)
+        return replace(ctx, moment=told, moment_level=push.level, moment_line=push.line)
 
     def _visitors_in_beat(self) -> list[str]:
         beat = self.state.beat.id

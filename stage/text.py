@@ -68,6 +68,29 @@ def search_tokens(text: str) -> list[str]:
 SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 
 
+# Markdown that lore and persona files may hold: a heading or a list item is a unit of its own, and its markers are
+# not words (a model shown "### The Sky Orchard Islands of ..." copies the hashes and runs the title into the text)
+_BLOCK_MARK = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|\d{1,2}[.)]\s+|>\s*)")
+_INLINE_MARK = re.compile(r"\*\*|__|`")
+
+
 def split_sentences(text: str) -> list[str]:
-    """The sentences of ``text`` (split after . ! or ? and a space), empty ones dropped."""
-    return [s for s in SENTENCE_BREAK.split(text.strip()) if s]
+    """The sentences of ``text`` (split after . ! or ? and a space), empty ones dropped. Markdown is read as
+    prose: paragraphs, headings and list items never run into each other, and their markers are dropped."""
+    units: list[str] = []
+    for para in re.split(r"\n\s*\n", text.strip()):
+        run: list[str] = []
+        for raw in para.splitlines():
+            block = _BLOCK_MARK.match(raw)
+            line = _INLINE_MARK.sub("", raw[block.end() :] if block else raw).strip()
+            if block and run:  # a heading or item starts a unit of its own
+                units.append(" ".join(run))
+                run = []
+            if line and block and raw.lstrip().startswith("#"):
+                # and a heading ends it: the title is not the start of the next sentence
+                units.append(line if line[-1] in ".!?:" else line + ".")
+            elif line:
+                run.append(line)
+        if run:
+            units.append(" ".join(run))
+    return [s for unit in units for s in SENTENCE_BREAK.split(unit) if s]

@@ -59,6 +59,7 @@ class ExitCondition:
     description: str
     terms: tuple[str, ...]
     by: tuple[str, ...] = ()
+    line: str = ""  # the moment as a character might say it: the director offers it when the beat runs late
 
 
 @dataclass(frozen=True)

@@ -20,3 +20,26 @@ def test_content_words_keep_hyphenated_words_and_drop_function_words() -> None:
 def test_search_tokens_are_stems_without_stop_words_numbers_kept() -> None:
     assert search_tokens(LINE) == ["lyra", "well", "known", "story", "2", "dream", "key", "network", "sync"]
     assert search_tokens("Lyra’s") == [stem("Lyra’s")] == ["lyra"]
+
+
+def test_markdown_is_read_as_prose_when_split_into_sentences() -> None:
+    from stage.text import split_sentences
+
+    text = (
+        "The lattice seeds a few dreamscapes, which every cluster knows:\n"
+        "### The Sky Orchard\n"
+        "Islands of **apple** trees. The fruit glows!\n\n"
+        "- Starfield Commons, the social square\n"
+        "- The Tideglass Reef\n\n"
+        "A line that wraps\nacross two lines."
+    )
+    assert split_sentences(text) == [
+        "The lattice seeds a few dreamscapes, which every cluster knows:",
+        "The Sky Orchard.",
+        "Islands of apple trees.",
+        "The fruit glows!",
+        "Starfield Commons, the social square",
+        "The Tideglass Reef",
+        "A line that wraps across two lines.",
+    ]
+    assert split_sentences("Plain text. Two sentences?") == ["Plain text.", "Two sentences?"]

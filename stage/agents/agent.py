@@ -13,7 +13,7 @@ from functools import partial
 from stage.agents import guards, safety
 from stage.agents.context import TurnContext, build_messages, instructions_of, lore_lines
 from stage.agents.facts import fact_sheet
-from stage.agents.scorer import MODEL, RECALLED, Candidate, Scorer, Situation, best, relations_of
+from stage.agents.scorer import MODEL, MOMENT, RECALLED, Candidate, Scorer, Situation, best, relations_of
 from stage.llm.base import ChatModel, Done, GenParams, Retry, TextDelta
 from stage.transcript import Turn, UserLine, speaker_of
 from stage.types import Completion, Usage
@@ -83,13 +83,16 @@ def speak(
             texts.append(text)
             rejects.append(reason)
         sources = [MODEL] * len(texts)
-        if ctx.answer and attempt == 0:
-            # what the character knows that answers the question, in their words: offered once, judged like the rest
-            # (its words come from the prompt, so only the prompt-echo check does not apply)
-            answer = guards.clean(ctx.answer, p.name, ctx.others, gl)
-            texts.append(answer)
-            rejects.append(_judge(answer, ctx, gl, instructions="")[0])
-            sources.append(RECALLED)
+        if attempt == 0:
+            # lines the stage knows the character may say, offered once and judged like the rest (their words come
+            # from the prompt, so only the prompt-echo check does not apply): what they know that answers the
+            # question, and the beat's key moment as the plot file words it, when the director pushes for it
+            for line, source in ((ctx.answer, RECALLED), (ctx.moment_line, MOMENT)):
+                if line:
+                    line = guards.clean(line, p.name, ctx.others, gl)
+                    texts.append(line)
+                    rejects.append(_judge(line, ctx, gl, instructions="")[0])
+                    sources.append(source)
         if scorer is not None:
             batch = gl.timed("score", partial(scorer.score, texts, situation, rejects, sources))
         else:
@@ -104,8 +107,8 @@ def speak(
     else:
         text = winner.text
         category = ""
-        if winner.source == RECALLED:
-            gl.flags.append("recalled")
+        if winner.source in (RECALLED, MOMENT):
+            gl.flags.append(winner.source)
     assert first is not None and usage is not None
     rejected = [c.reject for c in offered if c.reject]
     turn = Turn(

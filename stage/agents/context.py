@@ -40,6 +40,7 @@ class TurnContext:
     answer: str = ""  # the recalled fact that answers a question put to them, in their own words ("" if none)
     moment: str = ""  # the director's push toward the beat's key moment ("" when none), second person
     moment_level: int = 0  # 1: the character's beat goal; 2: the moment itself
+    moment_line: str = ""  # at level 2, the moment as the plot file says the character might put it ("" if none)
     moments: tuple[tuple[int, str, tuple[str, ...]], ...] = ()  # open exit conditions: (index, description, terms)
 
 

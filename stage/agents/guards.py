@@ -63,8 +63,18 @@ def strip_own_name(text: str, name: str, log: GuardLog) -> str:
     return out
 
 
+# A reply that opens with a speaker label it made up ("Lingua: I'm happy to help ...") is a line of a script the
+# model is writing for someone, known or not; a time ("20:30") or a word inside speech is not a label.
+OPENING_LABEL = re.compile(r"^[\"'*_(\[]*([A-Z][\w'’-]{0,20})[\"'*_]*\s*(\([^)]{0,40}\))?\s*:(?![\d/])")
+
+
 def cut_other_speakers(text: str, others: Iterable[str], log: GuardLog) -> str:
-    """Cut at the first point where the reply starts a line for someone else ("Max: ...")."""
+    """Cut at the first point where the reply starts a line for someone else ("Max: ..."), or for anyone at
+    all when it opens with a label (its own name's label is stripped before this)."""
+    m = OPENING_LABEL.match(text)
+    if m is not None:
+        log.flags.append(f"cut:speaker:{m.group(1).lower()}")
+        return ""
     names = [re.escape(n) for n in others if n]
     if not names:
         return text
@@ -87,6 +97,8 @@ def tidy(text: str, log: GuardLog) -> str:
     out = text[: token.start()] if token else text  # a control token means the model started a new message
     out = out.replace("**", "").replace("__", "")
     out = STAGE_DIRECTION.sub(" ", out)
+    # a direction the model opened and never closed runs to the end of the reply ("(Narrator: The sky is ...")
+    out = re.sub(r"[(\[][^()\[\]]*$", " ", out)
     out = out.replace("\r", "")
     out = out.split("\n\n")[0]  # a spoken turn is one paragraph
     out = re.sub(r"\s+", " ", out).strip()

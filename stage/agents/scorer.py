@@ -40,6 +40,7 @@ ASSISTANT_BANK = (
     "I'm here and ready to assist you.",
     "What is your question for me?",
     "Please enter your request.",
+    "I'm sorry, but I don't have the ability to share personal details.",
 )
 # A line is assistant-speak when it is near the bank AND clearly nearer the bank than any character's own lines:
 # "Can I help you with that bag, kiddo?" is near help-talk too, but nearer the cast's voices.
@@ -54,14 +55,16 @@ WEIGHTS = {
     "fulfils": 0.5,
     "misaddressed": 0.5,
     "repeats": 1.0,
+    "narrates": 0.5,
 }
-PENALTIES = ("invented", "misaddressed", "repeats")
+PENALTIES = ("invented", "misaddressed", "repeats", "narrates")
 # Exit conditions are met by their terms only. Matching them by meaning was measured and dropped: MiniLM gives
 # "Quiet night tonight." 0.50 and "Good-night, sweetheart." 0.51 for "say goodnight", and "I don't want to sync
 # tonight" 0.48 for "ready to sync in", so no threshold separates the moment from a mention of it.
 
 MODEL = "model"
 RECALLED = "recalled"
+MOMENT = "moment"  # the plot file's line for the beat's key moment, offered by the director when the beat runs late
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?…]\s+|[\"“(]\s*)([A-Z][A-Za-z'’-]*)")
@@ -76,7 +79,7 @@ class Candidate:
     score: float = 0.0
     reject: str = ""  # why it may not stand ("" if it may)
     parts: Mapping[str, float] = field(default_factory=dict)  # each feature's value, for the turn details
-    source: str = MODEL  # MODEL (sampled) or RECALLED (the character's own fact, said as an answer)
+    source: str = MODEL  # MODEL (sampled), RECALLED (the character's own fact, said as an answer) or MOMENT
 
     def as_record(self) -> dict[str, Any]:
         """What the transcript keeps of it: never the words of a candidate the content policy refused."""
@@ -159,6 +162,23 @@ def role_confusion(text: str, speaker: str, names: Mapping[str, str], relations:
         if re.search(rf"(?<!i'm )(?<!i am )(?<!i’m )\byour\s+{r}\b", low):
             return "role:own-relation-as-yours"
     return ""
+
+
+_PERSONAL = re.compile(
+    r"\b(i|i'm|i've|i'll|i'd|me|my|mine|myself|we|we're|we've|we'll|us|our|ours|you|you're|you've|you'll|your|"
+    r"yours|yourself|let's)\b",
+    re.IGNORECASE,
+)
+
+
+def narrates(text: str, names: Mapping[str, str]) -> bool:
+    """A line of story prose rather than speech: nobody in it says I, we or you, nothing is asked, and someone is
+    told about in the past tense ("Later that night, when Max was in the kitchen, he noticed ..."). A tiny model
+    slips into writing the story; a character talks to the people in front of them."""
+    if "?" in text or _PERSONAL.search(text.replace("’", "'")):
+        return False
+    who = "|".join(["he", "she", "they", *(re.escape(n) for n in names.values())])
+    return re.search(rf"\b(?:{who})\s+(?:\w+ly\s+)?(?:was|were|had|\w+ed)\b", text, re.IGNORECASE) is not None
 
 
 def misaddressed(text: str, situation: Situation, names: Mapping[str, str]) -> str:
@@ -251,6 +271,7 @@ class Scorer:
                 # word-trigram overlap with what was just said: the guard rejects a near-copy, this prefers
                 # the fresher of the candidates that passed ("I've just been working on ..." three times)
                 "repeats": max((similarity(text, h) for h in situation.heard), default=0.0),
+                "narrates": float(narrates(text, self.names)),
             }
             total = sum(WEIGHTS[k] * (-parts[k] if k in PENALTIES else parts[k]) for k in WEIGHTS)
             reject = rejects[i] or role_confusion(text, situation.speaker, self.names, situation.relations)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from stage.cast.schema import Id, Text
 from stage.types import Beat, ExitCondition, Plot, frozen_map
@@ -20,6 +20,17 @@ class ExitSchema(Strict):
     description: Text
     terms: list[Term] = Field(min_length=1)
     by: list[Id] = Field(default_factory=list)
+    # the moment said as a character would say it (first person, one or two short sentences): offered by the
+    # director as a candidate line once the beat is half gone and the moment has not happened
+    line: str = Field(default="", max_length=240)
+
+    @model_validator(mode="after")
+    def _line_meets_the_condition(self) -> ExitSchema:
+        if self.line and not any(t in self.line.lower() for t in self.terms):
+            raise ValueError(
+                f"line {self.line!r} holds none of the terms {self.terms}, so saying it would not meet the condition"
+            )
+        return self
 
 
 class BeatSchema(Strict):
@@ -51,7 +62,7 @@ class PlotSchema(Strict):
                 location=b.location,
                 present=tuple(b.present),
                 goals=frozen_map(b.goals),
-                exit=tuple(ExitCondition(e.description, tuple(e.terms), tuple(e.by)) for e in b.exit),
+                exit=tuple(ExitCondition(e.description, tuple(e.terms), tuple(e.by), e.line.strip()) for e in b.exit),
                 unlocks=tuple(b.unlocks),
                 turn_budget=b.turn_budget,
                 min_turns=b.min_turns,

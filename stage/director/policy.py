@@ -76,6 +76,7 @@ class Pressure:
     conditions: tuple[int, ...]  # indices of the beat's open exit conditions this character can meet
     note: str  # what the character is told (their goal, or the moment as the plot file words it)
     reason: str  # why, for the turn details
+    line: str = ""  # at level 2, the moment as the plot file words it for a character to say ("" if it doesn't)
 
 
 # Share of the beat's turn budget used before the director pushes: gently, then with the moment itself.
@@ -97,9 +98,9 @@ def pressure(state: SceneState, speaker: str, names: Mapping[str, str]) -> Press
     used = state.turns_in_beat / beat.turn_budget
     name = names.get(speaker, speaker)
     if used >= MOMENT_AT:
-        moment = beat.exit[open_[0]].description
-        why = f"{state.turns_in_beat}/{beat.turn_budget} turns of {beat.title} gone; the beat waits on {name}: {moment}"
-        return Pressure(2, open_, moment, why)
+        cond = beat.exit[open_[0]]
+        why = f"{state.turns_in_beat}/{beat.turn_budget} turns of {beat.title} gone; the beat waits on {name}: {cond.description}"
+        return Pressure(2, open_, cond.description, why, cond.line)
     if used >= GOAL_AT and beat.goals.get(speaker):
         why = f"{state.turns_in_beat}/{beat.turn_budget} turns of {beat.title} gone; {name} has a moment to bring about"
         return Pressure(1, open_, beat.goals[speaker], why)

@@ -15,6 +15,7 @@ KEY = (
     "distinct_2",
     "identifiability",
     "grounding",
+    "relevance_lift",
     "fallback_rate",
     "turn_balance",
     "beats_completed",

@@ -45,6 +45,8 @@ METRICS: dict[str, bool | None] = {
     "distinct_2": True,
     "identifiability": True,
     "grounding": True,
+    "relevance": True,
+    "relevance_lift": True,
     "fallback_rate": False,
     "regeneration_rate": False,
     "beats_visited": True,
@@ -92,6 +94,9 @@ class TurnScore:
     prompted: bool  # its prompt was recorded (and checked for scope)
     fallback: bool
     policy: bool  # a content-policy refusal written by the stage, not by the model
+    answering: str = ""  # the line it answers (said just before it by someone else in the beat), or ""
+    relevance: float | None = None  # cosine of the turn to the line it answers
+    shuffled: float | None = None  # its mean cosine to the lines the other turns answer: the chance level
 
     def has(self, kind: str) -> bool:
         return any(f.kind == kind for f in self.flags)
@@ -124,7 +129,7 @@ class Scorer:
         """``prompts`` (turn seq -> prompt text), when recorded, are checked for scope like the turns."""
         views, segments = walk(events, self.story)
         scores = [self._turn(v, views[:i], (prompts or {}).get(v.turn.seq)) for i, v in enumerate(views)]
-        scores = self._identify(scores)
+        scores = self._relevance(self._identify(scores))
         card = Scorecard(scores, segments)
         card.metrics = summarise(scores, segments)
         for cid in sorted({s.speaker for s in scores}):
@@ -196,6 +201,7 @@ class Scorer:
             prompted=prompt is not None,
             fallback=fallback,
             policy=t.model == "policy",
+            answering=v.answering,
         )
 
     def _grounding(self, text: str, lore_ids: Iterable[str]) -> float | None:
@@ -227,6 +233,26 @@ class Scorer:
                 )
                 flags = (*flags, Flag("voice", detail))
             out[i] = replace(s, voice=who, flags=flags)
+        return out
+
+
+    def _relevance(self, scores: list[TurnScore]) -> list[TurnScore]:
+        """How near each reply is to the line it answers, against the same reply paired with the lines the other
+        turns answer (a shuffled baseline: replies in one scene share its topic, so the lift is what answering
+        adds beyond staying on the subject)."""
+        if self.voice is None:
+            return scores
+        idx = [i for i, s in enumerate(scores) if s.answering and not s.fallback and not s.policy]
+        if len(idx) < 2:
+            return scores
+        replies = np.asarray(self.voice.embed([scores[i].text for i in idx]), dtype=np.float32)
+        lines = np.asarray(self.voice.embed([scores[i].answering for i in idx]), dtype=np.float32)
+        sims = replies @ lines.T
+        k = len(idx)
+        out = list(scores)
+        for row, i in enumerate(idx):
+            shuffled = (float(sims[row].sum()) - float(sims[row, row])) / (k - 1)
+            out[i] = replace(scores[i], relevance=round(float(sims[row, row]), 4), shuffled=round(shuffled, 4))
         return out
 
 
@@ -296,6 +322,10 @@ def summarise(scores: Sequence[TurnScore], segments: Sequence[Segment] | None) -
         "distinct_2": _mean([distinct((s.text for s in scores if s.speaker == c), 2) for c in speakers]),
         "identifiability": _rate(sum(s.voice == s.speaker for s in judged), len(judged)),
         "grounding": _mean([s.grounding for s in scores]),
+        "relevance": _mean([s.relevance for s in scores]),
+        "relevance_lift": _mean(
+            [s.relevance - s.shuffled for s in scores if s.relevance is not None and s.shuffled is not None]
+        ),
         "fallback_rate": _rate(sum(s.fallback for s in scores), n),
         "regeneration_rate": _rate(sum(s.regenerations > 0 for s in scores), n),
     }

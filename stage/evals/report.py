@@ -25,6 +25,7 @@ TABLE = (
     "repetition_rate",
     "identifiability",
     "grounding",
+    "relevance_lift",
     "fallback_rate",
     "latency_p95_ms",
 )
@@ -47,6 +48,8 @@ HELP = {
     "distinct_2": "unique word pairs / word pairs, per speaker, averaged",
     "identifiability": "share of turns (4+ words) whose embedding is closest to the speaker's own example lines",
     "grounding": "share of a turn's content words found in the lore chunks it was given",
+    "relevance": "mean cosine (MiniLM) of a turn to the line it answers",
+    "relevance_lift": "relevance minus the same turns' mean cosine to the lines the other turns answer (shuffled baseline); above 0: replies answer what was said, not only the topic",
     "fallback_rate": "share of turns where every candidate was rejected and a stock line was used",
     "regeneration_rate": "share of turns that needed at least one regeneration",
     "beats_visited": "distinct beats entered",

@@ -33,6 +33,8 @@ def turn_record(s: TurnScore, judged: dict[str, int] | None) -> dict[str, Any]:
         "words": s.words,
         "overlap": s.overlap,
         "grounding": s.grounding,
+        "relevance": s.relevance,
+        "shuffled": s.shuffled,
         "voice": s.voice,
         "latency_ms": s.latency_ms,
         "ttft_ms": s.ttft_ms,

@@ -110,6 +110,8 @@ class RunExpect(Strict):
     distinct_2: Bound | None = None
     identifiability: Bound | None = None
     grounding: Bound | None = None
+    relevance: Bound | None = None
+    relevance_lift: Bound | None = None
     beats_visited: Bound | None = None
     beats_completed: Bound | None = None
     turn_balance: Bound | None = None

@@ -32,6 +32,7 @@ class TurnView:
     humans: frozenset[str]
     heard: str  # everything said or narrated in the speaker's presence so far, lower-cased
     visitors: tuple[str, ...]  # visitor names seen so far
+    answering: str = ""  # the line just before it in this beat, when someone else said it ("" otherwise)
 
 
 @dataclass
@@ -76,6 +77,7 @@ def walk(events: Sequence[Event], story: Story) -> tuple[list[TurnView], list[Se
     segments: list[Segment] = []
     seg: Segment | None = None
     previous: Event | None = None
+    last_line: tuple[str, str] = ("", "")  # (who, text) of the beat's latest utterance
 
     def hear(who: Sequence[str], text: str, but: str = "") -> None:
         for cid in who:
@@ -93,6 +95,7 @@ def walk(events: Sequence[Event], story: Story) -> tuple[list[TurnView], list[Se
             apply(state, story.plot, names, event)
             beat = state.beat
             seg = Segment(beat.id, beat.position, beat.turn_budget, len(beat.exit))
+            last_line = ("", "")
             segments.append(seg)
             hear(state.present, f"{event.title}\n{event.location}")  # the scene header everyone sees
         elif isinstance(event, Turn):
@@ -104,10 +107,12 @@ def walk(events: Sequence[Event], story: Story) -> tuple[list[TurnView], list[Se
                     humans=frozenset(state.humans),
                     heard="\n".join(heard.get(event.speaker, [])),
                     visitors=tuple(visitors),
+                    answering=last_line[1] if last_line[0] != event.speaker else "",
                 )
             )
             apply(state, story.plot, names, event)
             hear(state.present, event.text, but=event.speaker)
+            last_line = (event.speaker, event.text)
             if seg is not None:
                 seg.turns[event.speaker] += 1
         elif isinstance(event, UserLine):
@@ -115,6 +120,7 @@ def walk(events: Sequence[Event], story: Story) -> tuple[list[TurnView], list[Se
                 visitors.append(event.name)
             apply(state, story.plot, names, event)
             hear(state.present, event.text, but=event.as_character)
+            last_line = (event.as_character or f"person:{event.name}", event.text)
         elif isinstance(event, Narration):
             hear(state.present, event.text)
         elif isinstance(event, Direction):

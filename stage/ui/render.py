@@ -217,7 +217,9 @@ def _stats(t: Turn) -> list[tuple[str, str]]:
     for n, c in enumerate(t.candidates):
         mark = "chosen" if n == t.chosen else (f"rejected: {c.get('reject')}" if c.get("reject") else "lower score")
         parts = ", ".join(f"{k} {v:+.2f}" for k, v in c.get("parts", {}).items())
-        source = " · from what they know" if c.get("source") == "recalled" else ""
+        source = {"recalled": " · from what they know", "moment": " · the plot's line for the moment"}.get(
+            str(c.get("source", "")), ""
+        )
         rows.append((f"candidate {n + 1} ({mark}{source})", f"“{c.get('text', '')}” score {c.get('score', 0):.2f}; {parts}"))
     return rows
 

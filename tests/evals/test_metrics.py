@@ -217,3 +217,47 @@ def test_persona_identifiability_with_the_embedding_model(story: Story, voice: V
     assert len(judged) == 3 and card.turns[3].voice is None
     assert card.metrics["identifiability"] is not None and card.metrics["identifiability"] >= 2 / 3
     assert summarise(card.turns, None).get("beats_visited") is None
+
+
+def test_replies_that_answer_what_was_said_lift_relevance_above_the_shuffled_baseline(
+    story: Story, voice: VoiceModel
+) -> None:
+    def scene(replies: list[str]) -> dict[str, float | None]:
+        s = Script(story, "bedtime")
+        asks = [
+            "Lyra, what colour is your cradle band tonight?",
+            "Theo, are you still out on the ambulance?",
+            "Zara, how is the rollout at work going?",
+        ]
+        for ask, (speaker, reply) in zip(asks, zip(("lyra", "theo", "zara"), replies, strict=True), strict=True):
+            s.say(ask)
+            s.turn(speaker, reply)
+        return Scorer(story, voice).score(s.events).metrics
+
+    answered = scene(
+        [
+            "My band is glowing green, I'm almost ready!",
+            "Still on the ambulance, kiddo, one more call.",
+            "The rollout is going well, busy day at work.",
+        ]
+    )
+    crossed = scene(  # each reply answers another question
+        [
+            "Still on the ambulance, one more call.",
+            "The rollout is going well, busy day at work.",
+            "My band is glowing green, almost ready!",
+        ]
+    )
+    assert answered["relevance_lift"] is not None and crossed["relevance_lift"] is not None
+    assert answered["relevance_lift"] > 0 > crossed["relevance_lift"]
+    assert answered["relevance"] is not None and crossed["relevance"] is not None
+    assert answered["relevance"] > crossed["relevance"]
+
+
+def test_a_turn_after_its_own_speaker_answers_nobody(story: Story, voice: VoiceModel) -> None:
+    s = Script(story, "bedtime")
+    s.turn("lyra", "Okay okay okay, my band is almost green!")
+    s.turn("zara", "Band check first, then lights-in.")
+    card = Scorer(story, voice).score(s.events)
+    assert card.turns[0].answering == "" and card.turns[0].relevance is None
+    assert card.turns[1].answering.startswith("Okay okay okay")

@@ -38,9 +38,9 @@ def test_a_vocative_between_characters_hands_over_the_floor(story) -> None:  # t
 
 def test_turns_are_balanced_and_nobody_speaks_twice_in_a_row(story) -> None:  # type: ignore[no-untyped-def]
     sc, _ = scene(story)
-    sc.run(9)
+    sc.run(6)  # within the beat's first half (later, the plot's lines for its moments may end it)
     spoken = [t.speaker for t in turns(sc.transcript.events) if t.beat == "bedtime"]
-    assert len(spoken) == 9
+    assert len(spoken) == 6
     assert all(a != b for a, b in itertools.pairwise(spoken))
     counts = {c: spoken.count(c) for c in ("lyra", "zara", "theo")}
     assert max(counts.values()) - min(counts.values()) <= 1, counts
@@ -102,6 +102,11 @@ def test_exit_conditions_complete_a_beat_with_a_reason(story) -> None:  # type: 
 
 
 def test_turn_budget_is_the_backstop_and_the_story_ends(story) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    # without the plot's lines for the moments (they would meet the conditions), only the budget ends the beat
+    beats = tuple(replace(b, exit=tuple(replace(c, line="") for c in b.exit)) for b in story.plot.beats)
+    story = replace(story, plot=replace(story.plot, beats=beats))
     last = story.plot.beats[-1]
     sc, _ = scene(story, responder=lambda m: "Mm. Quiet night.", from_beat=last.id)
     sc.run(last.turn_budget + 5)

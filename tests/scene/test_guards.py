@@ -28,6 +28,15 @@ def clean(text: str) -> tuple[str, list[str]]:
         ('"I\'m fine! Totally fine."', "I'm fine! Totally fine."),
         ("(looks down) It was so quiet. *sniffs*", "It was so quiet."),
         ("Hi<|im_end|><|im_start|>system", "Hi"),
+        # a direction opened and never closed runs to the end of the reply
+        ("Okay, Dad! (Theo turns to the parents, with a look", "Okay, Dad!"),
+        ("(Narrator: The sky is a dreamscape of floating trees", ""),
+        # a reply that opens with a label is a script line for someone, whether the story knows them or not
+        ("Lingua: I'm happy to help you get your dream back on track.", ""),
+        ("A: 12.08.2013", ""),
+        # a time, or a colon inside speech, is not a label
+        ("At 20:30 we sync in. Best hour ever!", "At 20:30 we sync in. Best hour ever!"),
+        ("Listen to me: the band is green.", "Listen to me: the band is green."),
     ],
 )
 def test_repairs(raw: str, expected: str) -> None:

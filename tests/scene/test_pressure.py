@@ -32,7 +32,7 @@ def test_no_push_early_then_the_goal_then_the_moment(story) -> None:  # type: ig
 def test_the_pushed_character_is_told_the_moment_and_the_turn_says_why(story) -> None:  # type: ignore[no-untyped-def]
     sc, model = scene(story, responder=lambda messages: "Mm, the kettle is warm tonight.")
     beat = story.plot.beat(1)
-    while sc.state.turns_in_beat < beat.turn_budget // 2 + 1:
+    while sc.state.turns_in_beat < beat.turn_budget // 2:  # the last turns before the moment is pushed
         events_of(sc.step())
     sc.direct("force", "lyra")
     turn = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
@@ -74,3 +74,27 @@ def test_a_replay_takes_each_recorded_line_as_it_was(story, tmp_path: Path) -> N
     result = replay(story, events, sc.retriever)
     assert result.divergence == ""
     assert result.scene.transcript.events[first].text == "You are Zara, a 50 year old."  # type: ignore[attr-defined]
+
+
+def test_late_in_the_beat_the_plot_line_for_the_moment_is_a_candidate_and_meets_it(story) -> None:  # type: ignore[no-untyped-def]
+    from stage.llm.base import GenParams
+
+    sc, _model = scene(story, responder=lambda messages: "The lemon tree on the balcony looks sad.")
+    sc.params = GenParams(max_tokens=40, candidates=2, seed=3)
+    beat = story.plot.beat(1)
+    lyra_waits = next(i for i, c in enumerate(beat.exit) if "lyra" in c.by)
+    line = beat.exit[lyra_waits].line
+    assert line, "the shipped plot words Lyra's moment as a line"
+    early = None
+    while sc.state.turns_in_beat < beat.turn_budget // 2:
+        turn = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
+        early = early or (turn if turn.speaker == "lyra" else None)
+    assert early is not None and all(c.get("source") != "moment" for c in early.candidates)  # not before it is late
+    if lyra_waits in sc.state.satisfied:  # a sampled line met it already: nothing to offer
+        return
+    sc.direct("force", "lyra")
+    turn = next(e for e in events_of(sc.step()) if isinstance(e, Turn))
+    offered = [c for c in turn.candidates if c.get("source") == "moment"]
+    assert len(offered) == 1 and offered[0]["text"] == line
+    assert turn.text == line and "moment" in turn.flags  # plainer lines lose to the one that brings it about
+    assert lyra_waits in sc.state.satisfied

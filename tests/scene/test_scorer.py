@@ -209,3 +209,32 @@ def test_turning_to_someone_else_when_a_visitor_asked_costs_points(story, scorer
     assert misaddressed("Zara, I already did!", by_zara, names(story)) == ""  # answering the one who asked
     scored = scorer.score(["Zara, I'm glad you're here.", "I'm glad you're here!"], asked)
     assert scored[0].parts["misaddressed"] == 1.0 and scored[1].parts["misaddressed"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("line", "prose"),
+    [
+        ("Later that night, when Max was in the kitchen, he noticed something on the table.", True),
+        ("When Camille walked into the kitchen, and was immediately drawn to the folder.", True),
+        ("She smiled, and looked at the lantern fruit.", True),
+        ("I had the nightmare again, Dad.", False),  # the past tense in someone's own words is speech
+        ("Max was my best friend before anyone else was.", False),
+        ("The Amber Report was leaked on Monday.", False),  # a fact, said
+        ("Did Max say he was coming?", False),  # a question is asked of someone
+        ("Theo works fourteen-hour shifts.", False),
+    ],
+)
+def test_story_prose_is_told_from_speech(story, line: str, prose: bool) -> None:  # type: ignore[no-untyped-def]
+    from stage.agents.scorer import narrates
+
+    assert narrates(line, names(story)) is prose
+
+
+def test_of_two_lines_the_one_said_to_someone_beats_the_one_that_writes_the_story(story, scorer) -> None:  # type: ignore[no-untyped-def]
+    asked = Situation("camille", "What are you doing up so late?", ())
+    told, said = scorer.score(
+        ["Later that night, Max was up late in the kitchen and read the folder.", "You should be asleep, little brother."],
+        asked,
+    )
+    assert told.parts["narrates"] == 1.0 and said.parts["narrates"] == 0.0
+    assert best([told, said]) is said

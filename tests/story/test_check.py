@@ -196,3 +196,12 @@ def test_stage_check_cli_exit_codes(data: Path) -> None:
     assert "characters/max.yaml" in bad.stderr and "voice.examples: expected 4-8 items, got 1" in bad.stderr
     assert "characters/theo.yaml: the file is empty" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_moment_line_that_would_not_meet_its_condition_is_refused(data: Path) -> None:
+    def breakage(d: dict) -> None:  # type: ignore[type-arg]
+        d["beats"][0]["exit"][0]["line"] = "Mum, can I have a glass of water?"
+
+    edit_yaml(data / "lore" / "plot.yaml", breakage)
+    found = problems(data)
+    assert any("beats.0.exit.0" in p and "holds none of the terms" in p for p in found), found
