@@ -151,6 +151,29 @@ def test_a_turn_shows_name_line_reason_and_details(r: Renderer) -> None:
         assert shown in details
 
 
+def test_the_details_say_where_each_candidate_came_from(r: Renderer) -> None:
+    t = Turn(
+        seq=12,
+        beat="bedtime",
+        speaker="lyra",
+        text="Okay okay, my band is green! I'm ready to sync in.",
+        candidates=(
+            {"text": "The lemon tree looks sad.", "score": 0.4, "source": "model"},
+            {"text": "Zara is my mum.", "score": 0.2, "source": "recalled"},
+            {"text": "Okay okay, my band is green! I'm ready to sync in.", "score": 0.9, "source": "moment"},
+        ),
+        chosen=2,
+        cue="You say you are ready to sync in to the Network",
+        cue_reason="6/12 turns of Sync Hour gone; the beat waits on Lyra",
+        flags=("moment",),
+    )
+    details = Seen(r.event(t)[r.event(t).index("<details") :]).text
+    assert "candidate 1 (lower score)" in details
+    assert "candidate 2 (lower score · from what they know)" in details
+    assert "candidate 3 (chosen · the plot's line for the moment)" in details
+    assert "the beat waits on Lyra" in details
+
+
 def test_a_visitor_is_labelled_alike_on_the_page_in_markdown_and_on_the_terminal(
     r: Renderer, story: Story
 ) -> None:
