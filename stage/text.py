@@ -76,7 +76,8 @@ _INLINE_MARK = re.compile(r"\*\*|__|`")
 
 def split_sentences(text: str) -> list[str]:
     """The sentences of ``text`` (split after . ! or ? and a space), empty ones dropped. Markdown is read as
-    prose: paragraphs, headings and list items never run into each other, and their markers are dropped."""
+    prose: paragraphs and list items never run into each other, a heading leads the text under it, and the
+    markers are dropped."""
     units: list[str] = []
     for para in re.split(r"\n\s*\n", text.strip()):
         run: list[str] = []
@@ -87,8 +88,9 @@ def split_sentences(text: str) -> list[str]:
                 units.append(" ".join(run))
                 run = []
             if line and block and raw.lstrip().startswith("#"):
-                # and a heading ends it: the title is not the start of the next sentence
-                units.append(line if line[-1] in ".!?:" else line + ".")
+                # a heading names what the text under it is about: it leads that text ("The Sky Orchard: Islands of
+                # apple trees ...") rather than standing alone as a sentence that says nothing
+                run.append(line if line[-1] in ".!?:" else line + ":")
             elif line:
                 run.append(line)
         if run:

@@ -35,8 +35,7 @@ def test_markdown_is_read_as_prose_when_split_into_sentences() -> None:
     )
     assert split_sentences(text) == [
         "The lattice seeds a few dreamscapes, which every cluster knows:",
-        "The Sky Orchard.",
-        "Islands of apple trees.",
+        "The Sky Orchard: Islands of apple trees.",
         "The fruit glows!",
         "Starfield Commons, the social square",
         "The Tideglass Reef",
