@@ -14,6 +14,7 @@ Nothing here imports the rest of the stage.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 WORD = re.compile(r"[a-z']+")
 CONTENT_WORD = re.compile(r"[a-z][a-z'-]+")
@@ -63,6 +64,12 @@ def stem(word: str) -> str:
 def search_tokens(text: str) -> list[str]:
     """The stems of ``text``'s words and numbers in order, stop words dropped (repeats kept, for counting)."""
     return [stem(w) for w in SEARCH_WORD.findall(text.lower()) if w not in SEARCH_STOP]
+
+
+def says_any(text: str, terms: Iterable[str]) -> bool:
+    """Does ``text`` hold one of ``terms`` (lower-case phrases), anywhere? How an exit condition is met."""
+    lowered = text.lower()
+    return any(term in lowered for term in terms)
 
 
 SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")

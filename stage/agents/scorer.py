@@ -22,6 +22,7 @@ import numpy as np
 
 from stage.agents.guards import similarity
 from stage.agents.recall import Embedder
+from stage.text import says_any
 from stage.types import Story
 
 # What assistants say and characters don't. Matched by meaning, so "i'm ready to assist. what is your
@@ -285,7 +286,7 @@ class Scorer:
     def _fulfils(texts: Sequence[str], moments: Sequence[tuple[int, str, tuple[str, ...]]]) -> list[float]:
         """1.0 for a text that says one of the terms of an exit condition the beat waits on this speaker for."""
         return [
-            1.0 if any(term in text.lower() for _, _, terms in moments for term in terms) else 0.0 for text in texts
+            1.0 if any(says_any(text, terms) for _, _, terms in moments) else 0.0 for text in texts
         ]
 
 

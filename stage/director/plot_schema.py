@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from stage.cast.schema import Id, Text
+from stage.text import says_any
 from stage.types import Beat, ExitCondition, Plot, frozen_map
 
 Term = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1)]
@@ -26,7 +27,7 @@ class ExitSchema(Strict):
 
     @model_validator(mode="after")
     def _line_meets_the_condition(self) -> ExitSchema:
-        if self.line and not any(t in self.line.lower() for t in self.terms):
+        if self.line and not says_any(self.line, self.terms):
             raise ValueError(
                 f"line {self.line!r} holds none of the terms {self.terms}, so saying it would not meet the condition"
             )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from stage.director.addressing import addressee
+from stage.text import says_any
 from stage.transcript import (
     Action,
     BeatChange,
@@ -53,11 +54,10 @@ class SceneState:
         self.spoken[speaker] += 1
         self.last_speaker = speaker
         self.last_spoke_at[speaker] = self.turns_in_beat
-        lowered = text.lower()
         for i, cond in enumerate(self.beat.exit):
             if i in self.satisfied or (cond.by and speaker not in cond.by):
                 continue
-            if any(term in lowered for term in cond.terms):
+            if says_any(text, cond.terms):
                 self.satisfied.add(i)
         self.addressed = addressed
 

@@ -235,7 +235,6 @@ class Scorer:
             out[i] = replace(s, voice=who, flags=flags)
         return out
 
-
     def _relevance(self, scores: list[TurnScore]) -> list[TurnScore]:
         """How near each reply is to the line it answers, against the same reply paired with the lines the other
         turns answer (a shuffled baseline: replies in one scene share its topic, so the lift is what answering
