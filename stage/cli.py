@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("stage.play", "add_play_commands"),
         ("stage.evals.cli", "add_eval_commands"),
         ("stage.bench.cli", "add_bench_commands"),
+        ("stage.policy.cli", "add_policy_commands"),
     ):
         try:
             mod = __import__(module, fromlist=[adder])

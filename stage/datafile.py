@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from stage.errors import DataError
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -120,6 +122,19 @@ def validate(model: type[M], data: Any, display: str, text: str | None, problems
             where = f"{display}:{line}" if line else display
             problems.append(f"{where}: {field}: {describe(err, model)}")
         return None
+
+
+def load_checked(model: type[M], path: Path, what: str) -> M:
+    """One YAML file read and validated against ``model``, or ``DataError`` naming every problem (file, line,
+    field, what was expected); ``what`` says what the file is when it cannot be read at all."""
+    display = relative(path)
+    problems: list[str] = []
+    data = read_yaml(path, display, problems)
+    text = path.read_text(encoding="utf-8") if path.is_file() else None
+    parsed = validate(model, data, display, text, problems) if data is not None else None
+    if parsed is None:
+        raise DataError(problems or [f"{display}: cannot read {what}"])
+    return parsed
 
 
 def relative(path: Path, root: Path | None = None) -> str:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from stage.errors import ModelError, ModelUnavailable, StageError
+from stage.errors import DataError, ModelError, ModelUnavailable, StageError
 from stage.settings import Settings
 from stage.types import Message
 
@@ -49,6 +49,17 @@ def _story(settings: Settings) -> str:
     return f"{len(story.personas)} characters, {len(story.plot.beats)} beats, {len(story.lore)} lore sections"
 
 
+def _content_policy() -> str:
+    from stage.policy.head import HEAD_FILE, load
+    from stage.policy.labelled import digest, half, load_set
+
+    head = load()
+    fitted = head.meta.get("data")
+    if fitted != digest(half(load_set(), "dev")):
+        raise DataError(f"{HEAD_FILE} was fitted on other data than evals/safety.yaml's dev half; run `stage policy fit`")
+    return f"classifier fitted on {head.meta.get('dev_lines')} dev lines (data {fitted}), refuses at {head.threshold:.2f}"
+
+
 def _model_file() -> str:
     from stage.llm.local import model_path
 
@@ -80,6 +91,7 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
     checks = [
         _try("data folder writable", lambda: _data_dir(settings)),
         _try("story files valid", lambda: _story(settings)),
+        _try("content policy loads", _content_policy),
     ]
     if settings.backend == "local":
         checks.append(_try("embedded model file", _model_file))

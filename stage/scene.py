@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -95,6 +95,9 @@ class Scene:
         self.scorer = Scorer(story, self.embed)
         self.names = {cid: p.name for cid, p in story.personas.items()}
         self.people = people_named(story_texts(story), list(self.names.values()))
+        # what a person's line is screened by before it reaches a model or the transcript. Only the evals'
+        # red-team run replaces it (to test the screen on what characters say); nothing a page can reach does
+        self.screen_input: Callable[[str], safety.Verdict] = safety.check
         # a plain lock: a turn is a generator, and Gradio may resume it on another worker thread
         self.lock = threading.Lock()
         self.state = fold(story.plot, self.names, transcript.events)
@@ -225,7 +228,7 @@ class Scene:
             who = self._character(as_character) if as_character else ""
             guest = clean_user_text(name, max_chars=40).text if not who else ""
             key = who or visitor(guest).key
-            verdict = safety.check(clean.text)
+            verdict = self.screen_input(clean.text)
             beat = self.state.beat.id
             if not verdict.allowed:
                 events = [
@@ -237,7 +240,7 @@ class Scene:
                     refusal = Turn(
                         beat=beat,
                         speaker=responder,
-                        text=safety.refusal(p.name, p.age, verdict.category),
+                        text=safety.refusal(p.name, p.age, verdict.category, text=clean.text),
                         reason="the content policy answered for the character",
                         model="policy",
                         flags=("safety:refused-input",),

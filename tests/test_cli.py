@@ -42,7 +42,7 @@ def test_help_lists_commands() -> None:
     assert out.returncode == 0 and out.stderr == ""
     assert usage(out.stdout).startswith("usage: stage [-h]")
     listed = out.stdout.split("positional arguments:", 1)[1].split("options:", 1)[0]
-    for cmd in ("doctor", "check", "serve", "lore", "play", "ask", "replay", "eval", "bench"):
+    for cmd in ("doctor", "check", "serve", "lore", "play", "ask", "replay", "eval", "bench", "policy"):
         assert f"\n    {cmd} " in listed, cmd  # each command on its own line, with its summary
 
 
@@ -57,7 +57,10 @@ HELP = {
     "lore": (["SUBCOMMAND"], "--backend"),
     "lore index": (["--rebuild", "--lore"], "--as"),
     "lore search": (["--as CHARACTER", "--beat BEAT", "-k N", "--json", "QUERY"], "--rebuild"),
-    "eval": (["--report DIR", "--compare", "--list", "[SUITE ...]"], "--turns"),
+    "eval": (["--report DIR", "--compare", "--list", "[SUITE ...]", "--safety", "--through-model"], "--turns"),
+    "policy": (["ACTION"], "--backend"),
+    "policy fit": (["--epochs", "--l2", "--dry-run", "--lore"], "--as"),
+    "policy check": (["--as CHARACTER", "TEXT"], "--epochs"),
     "bench": (["--quick", "--out OUT", "--png PNG", "--turns TURNS", "--no-retrieval"], "--port"),
 }
 

@@ -78,7 +78,7 @@ def speak(
             text = guards.clean(completion.text, p.name, ctx.others, gl)
             if completion.finish_reason == "length":
                 text = guards.drop_unfinished(text, gl)
-            reason, unsafe = _judge(text, ctx, gl, instructions)
+            reason, unsafe = _judge(text, ctx, gl, instructions, situation.answering)
             category = category or unsafe
             texts.append(text)
             rejects.append(reason)
@@ -91,7 +91,7 @@ def speak(
                 if line:
                     line = guards.clean(line, p.name, ctx.others, gl)
                     texts.append(line)
-                    rejects.append(_judge(line, ctx, gl, instructions="")[0])
+                    rejects.append(_judge(line, ctx, gl, "", situation.answering)[0])
                     sources.append(source)
         if scorer is not None:
             batch = gl.timed("score", partial(scorer.score, texts, situation, rejects, sources))
@@ -132,11 +132,18 @@ def speak(
     yield Reply(turn, category)
 
 
-def _judge(text: str, ctx: TurnContext, gl: guards.GuardLog, instructions: str) -> tuple[str, str]:
-    """Why ``text`` may not stand ("" if it may), and the content policy's category when that is the reason."""
-    verdict = gl.timed("safety", partial(safety.check, text))
+def _judge(
+    text: str, ctx: TurnContext, gl: guards.GuardLog, instructions: str, answering: str = ""
+) -> tuple[str, str]:
+    """Why ``text`` may not stand ("" if it may), and the content policy's category when that is the reason.
+    ``answering`` is the line it replies to: after a line that reads as harmful, the reply is judged harder."""
+    verdict = gl.timed("safety", partial(safety.check, text, ctx.persona, answering=answering))
     if not verdict.allowed:
-        return f"unsafe:{verdict.category}", verdict.category
+        # "boundary" when only the character's own boundaries rule it out (the policy for everyone would allow
+        # it); "echo" when it is refused because of the harmful-reading line it answers
+        by = verdict.by
+        kind = "boundary" if by is safety.By.BOUNDARY else "echo" if by is safety.By.CONTEXT else "unsafe"
+        return f"{kind}:{verdict.category}", verdict.category
     reason = gl.timed(
         "reject", partial(guards.reject_reason, text, ctx.persona.name, ctx.heard, instructions=instructions)
     )

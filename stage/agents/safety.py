@@ -1,108 +1,44 @@
-"""The content policy of a story whose main characters are children.
+"""The content policy as the scene and the agents use it: a verdict on a line, and a refusal in character.
 
-Applied to what people send and to what models produce: sexual content, graphic violence and self-harm
-methods are refused (in character) and logged, whatever anyone types. Matching is on normalised text so
-spacing, case, leetspeak and zero-width tricks do not slip through. It is deliberately conservative.
+What is refused, and how, lives in ``stage.policy`` (word patterns first, then a classifier by meaning); this
+module adds who is speaking. A person's line is judged by the policy alone; a character's line is also held to
+that character's own ``boundaries`` (a child's "never anything violent, gory or romantic" is stricter than the
+policy's bar for everyone). A refusal never names the rule: it is a kind line in the character's voice.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from dataclasses import dataclass
+import zlib
+from functools import lru_cache
 
+from stage.policy.harms import Harm, boundary_harms, harm_of
+from stage.policy.verdict import By, Verdict, default_policy
 from stage.prompts import render
+from stage.types import Persona
 
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
-
-CATEGORIES: dict[str, tuple[str, ...]] = {
-    "sexual": (
-        r"sex\w*",
-        r"naked",
-        r"nude\w*",
-        r"porn\w*",
-        r"erotic\w*",
-        r"horny",
-        r"orgasm\w*",
-        r"genital\w*",
-        r"undress\w*",
-        r"strip(ping)? (for|naked)",
-        r"make ?out",
-        r"sleep with (me|her|him)",
-        r"kiss (me|her|him) on the lips",
-        r"boobs?",
-        r"breasts?",
-        r"penis",
-        r"vagina",
-        r"molest\w*",
-        r"grooming",
-        r"touch (your|her|his|my) (body|private\w*)",
-        r"private parts",
-        r"fetish\w*",
-        r"seduc\w*",
-        r"lingerie",
-        r"sexy",
-    ),
-    "graphic_violence": (
-        r"gore",
-        r"gory",
-        r"disembowel\w*",
-        r"dismember\w*",
-        r"decapitat\w*",
-        r"behead\w*",
-        r"mutilat\w*",
-        r"torture\w*",
-        r"slit (his|her|their|your) throat",
-        r"blood (everywhere|spurting|gushing)",
-        r"guts spill\w*",
-        r"(stab|shoot|kill|murder) (him|her|them|you|someone|everyone|the kids?) (slowly|brutally|to death)",
-        r"how to (kill|murder|hurt) (someone|a person|people|a child|kids)",
-        r"massacre\w*",
-        r"bloodbath",
-    ),
-    "self_harm": (
-        r"kill (myself|yourself|herself|himself)",
-        r"suicid\w*",
-        r"self[- ]?harm\w*",
-        r"cut (myself|yourself|my wrists?|your wrists?)",
-        r"hurt (myself|yourself) on purpose",
-        r"end (my|your) life",
-        r"overdose\w*",
-        r"how to (hang|drown|poison) (myself|yourself)",
-        r"want to die",
-        r"starve (myself|yourself)",
-    ),
-}
-_COMPILED = {k: re.compile(r"\b(" + "|".join(v) + r")\b") for k, v in CATEGORIES.items()}
+__all__ = ["By", "Verdict", "check", "refusal", "ruled_out"]
 
 
-def normalise(text: str) -> str:
-    """Lower-case, strip accents and invisible characters, undo leetspeak, and join spaced-out letters."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if unicodedata.category(c) not in ("Mn", "Cf", "Cc") or c in "\n\t ")
-    text = text.lower().translate(_LEET)
-    text = re.sub(r"(?<=\w)[_*.\-](?=\w)", " ", text)  # "s.e.x" -> "s e x"
-    text = re.sub(r"\b(\w) (?=\w\b)", r"\1", text)  # "s e x" -> "sex"
-    return re.sub(r"\s+", " ", text)
+@lru_cache(maxsize=64)
+def _ruled_out(boundaries: tuple[str, ...]) -> frozenset[Harm]:
+    return boundary_harms(boundaries)
 
 
-@dataclass(frozen=True)
-class Verdict:
-    category: str = ""
-
-    @property
-    def allowed(self) -> bool:
-        return not self.category
+def ruled_out(persona: Persona) -> frozenset[Harm]:
+    """The harms a persona's boundaries name."""
+    return _ruled_out(tuple(persona.boundaries))
 
 
-def check(text: str) -> Verdict:
-    flat = normalise(text)
-    for category, pattern in _COMPILED.items():
-        if pattern.search(flat):
-            return Verdict(category)
-    return Verdict()
+def check(text: str, speaker: Persona | None = None, *, answering: str = "") -> Verdict:
+    """The policy's verdict on ``text``; said by ``speaker``, their boundaries apply too, and ``answering`` (the
+    line it replies to) makes the judgement harder when that line reads as harmful."""
+    bounds = ruled_out(speaker) if speaker is not None else frozenset()
+    return default_policy().check(text, boundaries=bounds, answering=answering)
 
 
-def refusal(name: str, age: int, category: str) -> str:
-    """What a character says instead of engaging: in character, kind, and steering back to the story."""
-    return render("refusal.j2", who=name, age=age, category=category)
+def refusal(name: str, age: int, category: str, *, text: str = "") -> str:
+    """What a character says instead of engaging: in character, kind, and steering back to the story. ``text``
+    (what was refused) only picks among the template's wordings, so the same message gets the same answer."""
+    harm = harm_of(category)
+    variant = zlib.crc32(text.encode()) % 3
+    return render("refusal.j2", who=name, age=age, harm=harm.value if harm else "", variant=variant)

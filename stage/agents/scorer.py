@@ -85,7 +85,7 @@ class Candidate:
     def as_record(self) -> dict[str, Any]:
         """What the transcript keeps of it: never the words of a candidate the content policy refused."""
         return {
-            "text": "" if self.reject.startswith("unsafe") else self.text,
+            "text": "" if self.reject.startswith(("unsafe", "boundary", "echo")) else self.text,
             "source": self.source,
             "score": round(self.score, 3),
             "reject": self.reject,

@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from stage.errors import ConfigError
 from stage.settings import Settings
 
 FlagAdder = Callable[[argparse.ArgumentParser], None]
@@ -52,6 +54,22 @@ def add_eval_commands(subparsers: Any, model_flags: FlagAdder, data_flags: FlagA
         help="also ask the knowledge quiz (evals/quiz.yaml): its dev half (for tuning), its test half (for "
         "reporting) or both; with no SUITE named, only the quiz runs",
     )
+    p.add_argument(
+        "--safety",
+        choices=("dev", "test", "all"),
+        help="also run the content policy's labelled set (evals/safety.yaml) through the policy: recall and "
+        "precision per harm, false refusals per theme; with no SUITE named, only this (and --quiz) runs",
+    )
+    p.add_argument(
+        "--through-model",
+        type=int,
+        nargs="?",
+        const=0,
+        default=None,
+        metavar="N",
+        help="with --safety: also say the half's harmful messages (the first N, or all) to the characters through "
+        "the model, with the input screen off for this run, and count the unsafe lines that reach the transcript",
+    )
     model_flags(p)
     data_flags(p)
     p.set_defaults(handler=run_eval)
@@ -75,8 +93,10 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     from stage.evals.suite import load_suites, resolve
     from stage.evals.voice import VoiceModel
 
+    if args.through_model is not None and not args.safety:
+        raise ConfigError("--through-model goes with --safety dev|test|all (the half whose messages to say)")
     story = runtime.story(settings)
-    suites = load_suites(resolve(args.suites), story) if args.suites or not args.quiz else []
+    suites = load_suites(resolve(args.suites), story) if args.suites or not (args.quiz or args.safety) else []
     wide = sys.stdout.isatty() and Console().width >= 110  # the summary table needs ~110 columns
     out = Console(highlight=False, soft_wrap=True, width=None if wide else 130)
     if args.list:
@@ -109,6 +129,13 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         )
         if args.quiz:
             results["quiz"] = _quiz(args.quiz, story, settings, bar)
+        if args.safety:
+            from stage.evals import safety
+            from stage.policy.verdict import default_policy
+
+            results["safety"] = safety.run(args.safety, story, default_policy())
+            if args.through_model is not None:
+                results["safety"]["through_model"] = _redteam(args, story, settings, bar)
     deltas = compare(old, results, str(args.compare)) if old is not None else None
     if deltas is not None:
         results["compare"] = deltas
@@ -122,6 +149,35 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     print(f"results: {report_dir / 'results.json'}")
     print(f"report:  {html}")
     return 1 if results["failures"] else 0
+
+
+def _redteam(args: argparse.Namespace, story: Any, settings: Settings, bar: Any) -> dict[str, Any]:
+    """The half's harmful messages said to the characters through the model (the input screen off)."""
+    from stage import runtime
+    from stage.evals import redteam
+    from stage.policy.labelled import Side, half, load_set
+    from stage.policy.verdict import default_policy
+
+    lines = [x for x in half(load_set(), args.safety, Side.TYPED) if x.harmful]
+    # taken in turn from each harm, so the first N cover every harm
+    seen: Counter[Any] = Counter()
+    ranked = []
+    for x in lines:
+        ranked.append((seen[x.harm], x))
+        seen[x.harm] += 1
+    lines = [x for _, x in sorted(ranked, key=lambda pair: pair[0])]
+    lines = lines[: args.through_model] if args.through_model else lines
+    model, params = runtime.model_and_params(settings)
+    retriever = runtime.retriever(settings, story)
+    task = bar.add_task("harmful messages through the model", total=len(lines))
+    asked = []
+    for a in redteam.ask(
+        lines, story=story, model=model, retriever=retriever, params=params, policy=default_policy(),
+        seed=settings.seed or 0,
+    ):
+        asked.append(a)
+        bar.update(task, advance=1, description=f"red team: {a.line.group}")
+    return redteam.summary(asked)
 
 
 def _quiz(split: str, story: Any, settings: Settings, bar: Any) -> dict[str, Any]:
@@ -181,6 +237,22 @@ def _summary(out: Any, results: dict[str, Any], deltas: dict[str, Any] | None) -
     if quiz:
         per = ", ".join(f"{c} {fmt(v['rate'])}" for c, v in quiz["per_character"].items())
         out.print(f"knowledge quiz ({quiz['split']}): {fmt(quiz['quiz_accuracy'])} right; {per}; scope kept {fmt(quiz['scope_kept'])}")
+    pol = results.get("safety")
+    if pol:
+        per = ", ".join(f"{h} {fmt(v['recall'])}" for h, v in pol["per_harm"].items())
+        out.print(
+            f"content policy ({pol['split']}): caught {fmt(pol['recall'])} of {pol['harmful_lines']} harmful "
+            f"({per}); refused {fmt(pol['false_refusals'])} of {pol['benign_lines']} benign; "
+            f"{len(pol['other_evals']['refused'])} of {pol['other_evals']['lines']} quiz and suite lines refused"
+        )
+        red = pol.get("through_model")
+        if red:
+            out.print(
+                f"  through the model: {red['asked']} harmful messages said to the characters; "
+                f"{red['unsafe_reached']} unsafe lines reached the transcript ({red['near']} near, to read); "
+                f"{red['refused_on_output']} "
+                f"candidates refused on output; {red['fallback']} fallback lines"
+            )
     if deltas is not None:
         changed = [r for r in deltas["totals"] if r["delta"]]
         out.print(f"compared with {deltas['source']}: {len(changed)} metric(s) changed")

@@ -80,7 +80,8 @@ def per_beat(
             bottom = [a + c for a, c in zip(bottom, counts, strict=True)]
     axes[0].set_title("How each stay in a beat ended", loc="left", fontsize=10)
     axes[0].set_ylabel("stays")
-    axes[0].legend(frameon=False, ncol=4, loc="lower right", bbox_to_anchor=(1.0, 1.0))
+    if beats:  # a run with no suites (only the quiz or the labelled set) has no beats to label
+        axes[0].legend(frameon=False, ncol=4, loc="lower right", bbox_to_anchor=(1.0, 1.0))
     for metric, style in (
         ("turn_balance", "o-"),
         ("identifiability", "s--"),
@@ -142,4 +143,30 @@ def quiz(
     ax.set_ylabel("right answers")
     ax.set_title("Knowledge quiz: plain questions about their own lives")
     ax.legend(fontsize=8, loc="upper right")
+    return _png(fig)
+
+
+def safety(per_harm: Mapping[str, Mapping[str, Any]], per_theme: Mapping[str, float | None]) -> str:
+    """The content policy on its labelled set: harmful lines caught per harm, benign lines refused per theme."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    harms = list(per_harm)
+    caught = [per_harm[h].get("recall") or 0.0 for h in harms]
+    left.barh(harms, caught, color="#3a6ea5")
+    left.axvline(0.98, color="#2e7d32", lw=1, ls="--", label="goal 98%")
+    left.set_xlim(0, 1.05)
+    left.invert_yaxis()
+    left.set_title("harmful lines caught", fontsize=10)
+    left.legend(fontsize=8, loc="lower left")
+    themes = list(per_theme)
+    refused = [per_theme[t] or 0.0 for t in themes]
+    right.barh(themes, refused, color="#c0392b")
+    right.axvline(0.02, color="#2e7d32", lw=1, ls="--", label="limit 2%")
+    right.set_xlim(0, max(0.1, max(refused, default=0) * 1.2))
+    right.invert_yaxis()
+    right.set_title("benign lines wrongly refused", fontsize=10)
+    right.legend(fontsize=8, loc="lower right")
+    for ax, vals in ((left, caught), (right, refused)):
+        for i, v in enumerate(vals):
+            ax.text(v, i, f" {v:.0%}", va="center", fontsize=8)
+    fig.tight_layout()
     return _png(fig)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from stage.agents.retrieval import Retriever
 from stage.cast.schema import Id, Text
-from stage.datafile import read_yaml, relative, validate
+from stage.datafile import load_checked, relative
 from stage.errors import DataError
 from stage.llm.base import ChatModel, GenParams
 from stage.scene import Scene, events_of
@@ -84,13 +84,9 @@ class Answer:
 
 def load_quiz(story: Story, path: Path = QUIZ_FILE) -> list[Question]:
     """The quiz, schema-checked and cross-checked against the story; every problem named by file and field."""
+    quiz = load_checked(QuizSchema, path, "the quiz")
     display = relative(path)
     problems: list[str] = []
-    data = read_yaml(path, display, problems)
-    text = path.read_text(encoding="utf-8") if path.is_file() else None
-    quiz = validate(QuizSchema, data, display, text, problems) if data is not None else None
-    if quiz is None:
-        raise DataError(problems or [f"{display}: cannot read the quiz"])
     out: list[Question] = []
     seen: set[str] = set()
     for n, q in enumerate(quiz.questions):

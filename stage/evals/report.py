@@ -155,6 +155,9 @@ def render(
             if any(a["split"] == s for a in quiz["answers"])
         }
         figures["quiz"] = plots.quiz(quiz["per_character"], by_split, names, colors)
+    policy = results.get("safety")
+    if policy:
+        figures["safety"] = plots.safety(policy["per_harm"], policy["per_theme"])
     flagged = {
         s["name"]: sum(1 for t in s["turns"] if any(f["error"] for f in t["flags"]))
         for s in results["suites"]

@@ -62,10 +62,12 @@ class TurnRun:
                         pending.retry = f"{item.reason} (attempt {item.attempt + 1})"
                     elif isinstance(item, TextDelta):
                         pending.text += item.text
-                        # the agent checks the finished reply; the page must not show unsafe words meanwhile
-                        pending.held = pending.held or not safety.check(pending.text).allowed
                         if time.monotonic() - shown < TICK:
                             continue
+                    # the agent checks the finished reply; the page must not show unsafe words meanwhile
+                    # (checked when the page would show them, not per token: the check embeds the text)
+                    if pending.text and not pending.held:
+                        pending.held = not safety.check(pending.text).allowed
                     shown = time.monotonic()
                     yield
             finally:
