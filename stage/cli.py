@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module, adder in (
         ("stage.lore_cli", "add_lore_commands"),
         ("stage.play", "add_play_commands"),
+        ("stage.scenes_cli", "add_scene_commands"),
         ("stage.evals.cli", "add_eval_commands"),
         ("stage.bench.cli", "add_bench_commands"),
         ("stage.policy.cli", "add_policy_commands"),

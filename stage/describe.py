@@ -12,17 +12,24 @@ from dataclasses import dataclass
 from typing import assert_never
 
 from stage.transcript import (
+    CHANGES,
     Action,
     BeatChange,
+    Choose,
+    Delete,
     Direction,
+    Edit,
     ErrorEvent,
     Event,
     Narration,
+    Rename,
+    Rewind,
     SafetyEvent,
     SceneEnd,
     SceneStart,
     Source,
     Speaker,
+    Swipe,
     Turn,
     UserLine,
     speaker_of,
@@ -106,7 +113,28 @@ def describe(event: Event, names: Mapping[str, str]) -> Line | None:
     if isinstance(e, SceneStart):
         model = f"model {e.model} · " if e.model else ""
         return Line(e.kind, "scene", e.title, detail=f"{model}seed {e.seed}")
+    if isinstance(e, CHANGES):
+        # quiet: the page, the Markdown and ``stage replay`` read the line, where the change shows in the
+        # line it changed (stage.timeline); this says it for a reader of the raw log
+        return Line(e.kind, WRITER, _change(e), quiet=True)
     return None
+
+
+def _change(e: Event) -> str:
+    match e:
+        case Swipe():
+            return f"another reply for line #{e.of}: “{e.text}”"
+        case Choose():
+            return f"chose alternative {e.index + 1} of line #{e.of}"
+        case Edit():
+            return f"corrected line #{e.of}: “{e.text}”"
+        case Delete():
+            return f"deleted line #{e.of}"
+        case Rewind():
+            return f"went back to #{e.to}"
+        case Rename():
+            return f"named the scene “{e.title}”"
+    return e.kind
 
 
 def _direction(d: Direction, names: Mapping[str, str]) -> tuple[str, bool]:

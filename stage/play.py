@@ -11,11 +11,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from stage import runtime
+from stage import runtime, timeline
 from stage.describe import DIRECTOR, describe
 from stage.errors import ConfigError
 from stage.settings import Settings
-from stage.transcript import Event, Transcript, Turn, read_events
+from stage.timeline import fork
+from stage.transcript import Event, Turn, read_events
 from stage.types import Story
 
 FlagAdder = Callable[[argparse.ArgumentParser], None]
@@ -121,13 +122,13 @@ def run_play(args: argparse.Namespace, settings: Settings) -> int:
         path = args.resume
         if args.fork_at is not None:
             out = args.out or runtime.transcript_path(settings, "fork")
-            Transcript.open(args.resume).fork(args.fork_at, out)
+            fork(read_events(args.resume).events, args.fork_at, out).close()
             path = out
         scene = Scene.resume(st, model, retr, path, params)
         printer.console.print(
             f"[dim]resuming {path} at event {scene.transcript.next_seq}, beat {scene.state.beat.id}[/]"
         )
-        for e in scene.transcript.events[-3:]:
+        for e in scene.line[-3:]:
             printer(e)
         if scene.ended:
             printer.console.print(
@@ -211,7 +212,7 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
     st = runtime.story(settings)
     result = read_events(args.transcript)
     printer = Printer(st)
-    for e in result.events:
+    for e in timeline.line(result.events):  # as it now reads: swipes, edits, deletes and rewinds applied
         printer(e)
     for problem in result.problems:
         print(problem, file=sys.stderr)

@@ -13,7 +13,22 @@ from stage.errors import ConfigError
 from stage.llm.base import GenParams
 from stage.llm.scripted import ScriptedModel
 from stage.scene import Scene, events_of
-from stage.transcript import Direction, ErrorEvent, Event, Narration, SafetyEvent, SceneStart, Turn, UserLine
+from stage.transcript import (
+    Choose,
+    Delete,
+    Direction,
+    Edit,
+    ErrorEvent,
+    Event,
+    Narration,
+    Rename,
+    Rewind,
+    SafetyEvent,
+    SceneStart,
+    Swipe,
+    Turn,
+    UserLine,
+)
 from stage.types import Story
 
 
@@ -35,7 +50,27 @@ def signature(e: Event) -> tuple[str, ...]:
         return (e.kind, e.beat, e.action, e.target, text, *(f"{k}={v}" for k, v in edits))
     if isinstance(e, Narration):
         return (e.kind, e.beat, e.source, e.text)
+    if isinstance(e, Swipe):
+        return (e.kind, e.beat, str(e.of), e.text, e.source)
+    if isinstance(e, Choose):
+        return (e.kind, e.beat, str(e.of), str(e.index))
+    if isinstance(e, Edit):
+        return (e.kind, e.beat, str(e.of), e.text)
+    if isinstance(e, Delete):
+        return (e.kind, e.beat, str(e.of))
+    if isinstance(e, Rewind):
+        return (e.kind, e.beat, str(e.to))
+    if isinstance(e, Rename):
+        return (e.kind, e.title)
     return (e.kind, e.beat)
+
+
+def _output_note(events: Sequence[Event], n: int, who: str) -> str:
+    """The category of the output safety note right after event ``n``, if there is one for ``who``."""
+    after = events[n + 1] if n + 1 < len(events) else None
+    if isinstance(after, SafetyEvent) and after.direction == "output" and after.who == who:
+        return after.category
+    return ""
 
 
 def replay(
@@ -54,19 +89,43 @@ def replay(
         seed=start.seed,
         humans=start.humans,
         backend="replay",
+        draws=start.draws,
     )
+    # the recording's seqs -> the replay's: changes name events by seq, and a fork's log has gaps
+    seqs = {r.seq: m.seq for r, m in zip(events, scene.transcript.events, strict=False)}  # the opening events
+
+    def mapped(seq: int) -> int:
+        return seqs.get(seq, -1)  # -1: an event the replay did not make, which the change then cannot name
+
     for n, e in enumerate(events):
+        before = len(scene.transcript.events)
         if isinstance(e, UserLine):
             scene.say(e.text, name=e.name or "Visitor", as_character=e.as_character)
         elif isinstance(e, Direction):
             scene.direct(e.action, target=e.target, text=e.text, edits=e.persona_edits())
         elif isinstance(e, Turn) and e.model != "policy":
-            after = events[n + 1] if n + 1 < len(events) else None
-            unsafe = isinstance(after, SafetyEvent) and after.direction == "output" and after.who == e.speaker
-            reply = Reply(e, after.category if unsafe and isinstance(after, SafetyEvent) else "")
-            events_of(scene.step(recorded=reply))
-    recorded = [signature(e) for e in events if not isinstance(e, ErrorEvent)]
-    replayed = [signature(e) for e in scene.transcript.events if not isinstance(e, ErrorEvent)]
+            events_of(scene.step(recorded=Reply(e, _output_note(events, n, e.speaker))))
+        elif isinstance(e, ErrorEvent):
+            scene.log_error(e.message, e.where)
+        elif isinstance(e, Swipe):
+            who = next((t.speaker for t in events if isinstance(t, Turn) and t.seq == e.of), "")
+            events_of(scene.swipe(mapped(e.of), recorded=e, category=_output_note(events, n, who)))
+        elif isinstance(e, Choose):
+            scene.choose(mapped(e.of), e.index)
+        elif isinstance(e, Edit):
+            scene.edit(mapped(e.of), e.text)
+        elif isinstance(e, Delete):
+            scene.delete(mapped(e.of))
+        elif isinstance(e, Rewind):
+            scene.rewind(mapped(e.to))
+        elif isinstance(e, Rename):
+            scene.rename(e.title)
+        # the events this one caused sit right after it in both logs: pair their seqs in order
+        made = scene.transcript.events[before:]
+        for r, m in zip(events[n : n + len(made)], made, strict=False):
+            seqs.setdefault(r.seq, m.seq)
+    recorded = [signature(e) for e in events]
+    replayed = [signature(e) for e in scene.transcript.events]
     for i, (a, b) in enumerate(zip(recorded, replayed, strict=False)):
         if a != b:
             return ReplayResult(scene, f"event {i + 1} differs: recorded {a}, replayed {b}")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, NamedTuple
 
+from stage import timeline
 from stage.agents import safety
 from stage.agents.agent import Reply, SpeakProgress, speak
 from stage.agents.context import TurnContext, apply_edits, history
@@ -27,21 +30,30 @@ from stage.agents.recall import default_embedder, is_wh_question, kin_of, people
 from stage.agents.retrieval import Retriever
 from stage.agents.scorer import Scorer, story_texts
 from stage.director.policy import Decision, Pressure, beat_done, choose_speaker, pressure
-from stage.director.state import apply, fold
-from stage.errors import ConfigError, ModelError
+from stage.director.state import SceneState, apply, fold
+from stage.errors import ConfigError, DataError, ModelError
 from stage.llm.base import ChatModel, GenParams, Retry, TextDelta
 from stage.text import split_sentences
+from stage.timeline import Tree
 from stage.transcript import (
+    ALTERNATIVE_FIELDS,
+    CHANGES,
     EDITABLE,
     Action,
     BeatChange,
+    Choose,
+    Delete,
     Direction,
+    Edit,
     ErrorEvent,
     Event,
     Narration,
+    Rename,
+    Rewind,
     SafetyEvent,
     SceneEnd,
     SceneStart,
+    Swipe,
     Transcript,
     Turn,
     UserLine,
@@ -54,6 +66,8 @@ log = logging.getLogger(__name__)
 
 LORE_K = 2
 HINTS = 1  # own facts put next to the line being answered
+PER_EVENT = "per-event"  # how new scenes seed their draws (``SceneStart.draws``)
+SWIPE_SEED = 1000  # a regenerated alternative samples with the model seed moved this far per alternative
 
 
 @dataclass(frozen=True)
@@ -84,12 +98,15 @@ class Scene:
         transcript: Transcript,
         params: GenParams,
         seed: int = 0,
+        draws: str = PER_EVENT,
     ) -> None:
         self.story = story
         self.model = model
         self.retriever = retriever
         self.transcript = transcript
         self.params = params
+        self.seed = seed
+        self.draws = draws
         self.rng = random.Random(seed)
         self.embed = default_embedder()  # the lore store's MiniLM: loaded on first use, shared by the process
         self.scorer = Scorer(story, self.embed)
@@ -100,7 +117,8 @@ class Scene:
         self.screen_input: Callable[[str], safety.Verdict] = safety.check
         # a plain lock: a turn is a generator, and Gradio may resume it on another worker thread
         self.lock = threading.Lock()
-        self.state = fold(story.plot, self.names, transcript.events)
+        self.tree = Tree.of(transcript.events)
+        self.state = fold(story.plot, self.names, self.tree.line())
 
     # -- construction -------------------------------------------------------------------------------------
 
@@ -116,7 +134,10 @@ class Scene:
         seed: int = 0,
         humans: Sequence[str] = (),
         backend: str = "",
+        draws: str = PER_EVENT,
     ) -> Scene:
+        """A scene at ``from_beat``. ``draws``: how the director's tie-breaks are seeded; a replay passes the
+        recorded one (``""`` for transcripts written before ``PER_EVENT``)."""
         beat = _beat(story, from_beat)
         transcript = Transcript(path)
         start = SceneStart(
@@ -127,9 +148,10 @@ class Scene:
             model=model.name,
             seed=seed,
             humans=tuple(humans),
+            draws=draws,
         )
         transcript.append(start)
-        scene = cls(story, model, retriever, transcript, params, seed)
+        scene = cls(story, model, retriever, transcript, params, seed, draws)
         scene._enter(beat, beat.present, "the scene starts here")
         return scene
 
@@ -141,19 +163,43 @@ class Scene:
         start = next((e for e in transcript.events if isinstance(e, SceneStart)), None)
         if start is None:
             raise ConfigError(f"{path}: not a transcript this stage can resume (no 'scene' event)")
-        scene = cls(story, model, retriever, transcript, params, start.seed)
-        scene.rng = random.Random(start.seed * 1_000_003 + len(transcript.events))
+        try:
+            scene = cls(story, model, retriever, transcript, params, start.seed, start.draws)
+        except DataError as exc:
+            transcript.close()
+            raise DataError([f"{path}: {p}" for p in exc.problems]) from None
+        if start.draws != PER_EVENT:  # written before per-event draws: as before (its replay cannot follow)
+            scene.rng = random.Random(start.seed * 1_000_003 + len(transcript.events))
+        with scene.lock:
+            scene._after_utterance()  # a turn that completed its beat, written just before a crash: move on
         return scene
 
     # -- what happens ---------------------------------------------------------------------------------------
 
     def _emit(self, event: Event) -> Event:
+        if isinstance(event, CHANGES):
+            Tree.of([*self.transcript.events, replace(event, seq=self.transcript.next_seq)])  # raises if invalid
         stamped = self.transcript.append(event)
-        apply(self.state, self.story.plot, self.names, stamped)
+        self.tree.add(stamped)
+        if isinstance(stamped, CHANGES):
+            self.state = fold(self.story.plot, self.names, self.tree.line())
+        else:
+            apply(self.state, self.story.plot, self.names, stamped)
         return stamped
 
+    @property
+    def line(self) -> list[Event]:
+        """The events that count (``stage.timeline``): the log with its swipes, edits, deletes and rewinds."""
+        return self.tree.line()
+
+    def _draw(self) -> None:
+        """Seed this turn's draws from the seed and the events so far: a resumed scene (or a replay) draws
+        what the uninterrupted scene would have."""
+        if self.draws == PER_EVENT:
+            self.rng = random.Random(f"{self.seed}:{len(self.transcript.events)}")
+
     def _enter(self, beat: Beat, present: Sequence[str], reason: str) -> list[Event]:
-        old = self.state.beat.id if self.transcript.events and len(self.transcript.events) > 1 else ""
+        old = self.state.beat.id if len(self.tree.path) > 1 else ""
         change = BeatChange(
             beat=beat.id,
             from_beat=old,
@@ -166,7 +212,7 @@ class Scene:
         return [self._emit(change), self._emit(Narration(beat=beat.id, text=beat.summary, source="director"))]
 
     def _after_utterance(self) -> list[Event]:
-        why = beat_done(self.state)
+        why = beat_done(self.state) if not self.state.ended else ""
         if not why:
             return []
         nxt = self.story.plot.next_beat(self.state.beat)
@@ -190,6 +236,7 @@ class Scene:
         with self.lock:
             if self.state.ended:
                 return
+            self._draw()
             decision = choose_speaker(self.state, self.names, self.rng)
             if decision is None:
                 return
@@ -289,6 +336,135 @@ class Scene:
                 changes = {k: clean_user_text(str(v), max_chars=4000).text for k, v in (edits or {}).items()}
             return [self._emit(Direction(beat=beat, action=action, target=who, text=text, edits=changes))]
 
+    # -- changes to lines already said (stage.timeline) -----------------------------------------------------
+
+    def swipe(self, of: int, *, recorded: Swipe | None = None, category: str = "") -> Iterator[Progress]:
+        """Another reply for character turn ``of``, kept beside it and shown from now on: the turn's next
+        runner-up candidate that could stand, else a new one from the model, made from what came before
+        the turn. ``recorded`` (and the ``category`` of its safety note) replays a swipe from a transcript.
+        Like ``step``, nothing is written until the reply is complete."""
+        with self.lock:
+            turn = self._line_event(of, Turn, "swipe")
+            if recorded is None:
+                alt = self._runner_up(turn)
+                if alt is None:
+                    yield Decision(turn.speaker, f"another reply from {self.names.get(turn.speaker, turn.speaker)}")
+                    reply: Reply | None = None
+                    self._draw()
+                    before = self._before(of)
+                    count = self.tree.count(of)[1]
+                    params = self.params
+                    if params.seed is not None:
+                        params = replace(params, seed=params.seed + SWIPE_SEED * count)
+                    # the replies it already has count as heard: the near-repeat guard turns them away
+                    original = self.tree.nodes[of]
+                    had = tuple(
+                        dict.fromkeys(
+                            [turn.text, getattr(original, "text", ""), *(a.text for a in self.tree.alternatives.get(of, ()))]
+                        )
+                    )
+                    try:
+                        for item in self._speak(turn.speaker, view=before, params=params, avoid=had):
+                            if isinstance(item, Reply):
+                                reply = item
+                            else:
+                                yield item
+                    except ModelError as exc:
+                        self._emit(ErrorEvent(beat=self.state.beat.id, message=str(exc), where=f"swipe of {of}"))
+                        raise
+                    assert reply is not None, "speak ends with a Reply"
+                    made = {f: getattr(reply.turn, f) for f in ALTERNATIVE_FIELDS}
+                    alt = Swipe(beat=turn.beat, of=of, source="regenerated", **made)
+                    category = reply.safety_category
+                recorded = alt
+            yield Wrote(self._emit(replace(recorded, of=of)))
+            if category:
+                note = SafetyEvent(beat=turn.beat, direction="output", category=category, who=turn.speaker)
+                yield Wrote(self._emit(note))
+            for event in self._after_utterance():
+                yield Wrote(event)
+
+    def choose(self, of: int, index: int) -> list[Event]:
+        """Alternative ``index`` of turn ``of`` (0: the turn as first written) stands from now on."""
+        with self.lock:
+            self._line_event(of, Turn, "choose")
+            count = self.tree.count(of)[1]
+            if not 0 <= index < count:
+                raise ConfigError(f"turn {of} has {count} alternative(s); there is no number {index + 1}")
+            return [self._emit(Choose(beat=self.state.beat.id, of=of, index=index)), *self._after_utterance()]
+
+    def edit(self, of: int, text: str) -> list[Event]:
+        """Correct line ``of``: what the page shows and characters remember from now on. The new words go
+        through the same cleaning and content policy as anything a person types."""
+        with self.lock:
+            self._line_event(of, Turn | UserLine | Narration, "edit")
+            clean = clean_user_text(text)
+            verdict = self.screen_input(clean.text)
+            if not verdict.allowed:
+                raise ConfigError("that edit cannot stand on this stage; the line is unchanged")
+            return [self._emit(Edit(beat=self.state.beat.id, of=of, text=clean.text)), *self._after_utterance()]
+
+    def delete(self, of: int) -> list[Event]:
+        """Line ``of`` no longer counts (it stays in the log, marked deleted)."""
+        with self.lock:
+            self._line_event(of, Turn | UserLine | Narration, "delete")
+            return [self._emit(Delete(beat=self.state.beat.id, of=of)), *self._after_utterance()]
+
+    def rewind(self, to: int) -> list[Event]:
+        """Go back to event ``to`` (on this line or a branch a rewind left): it becomes the last that counts."""
+        with self.lock:
+            if to not in self.tree.nodes:
+                raise ConfigError(f"there is no event {to} in this scene to go back to")
+            events = [self._emit(Rewind(beat=self.tree.nodes[to].beat, to=to))]
+            return events + self._after_utterance()
+
+    def rename(self, title: str) -> Event:
+        with self.lock:
+            name = clean_user_text(title, max_chars=80).text
+            return self._emit(Rename(beat=self.state.beat.id, title=name))
+
+    def fork(self, at: int, path: Path | None) -> Transcript:
+        """A new transcript that starts as this scene's line did at event ``at``."""
+        with self.lock:
+            if at not in self.tree.nodes:
+                raise ConfigError(f"there is no event {at} in this scene to fork from")
+            return timeline.fork(self.transcript.events, at, path)
+
+    def log_error(self, message: str, where: str) -> Event:
+        """An ``error`` event as a replay finds it in the recording (it keeps the replay's draws in step)."""
+        with self.lock:
+            return self._emit(ErrorEvent(beat=self.state.beat.id, message=message, where=where))
+
+    def _line_event(self, seq: int, kinds: type[Event] | types.UnionType, verb: str) -> Any:
+        e = next((e for e in self.line if e.seq == seq), None)
+        if e is None:
+            raise ConfigError(f"cannot {verb} line {seq}: it is not in this scene's line (deleted, or on another branch)")
+        if not isinstance(e, kinds):
+            raise ConfigError(f"cannot {verb} line {seq}: it is a {e.kind} event")
+        return e
+
+    def _runner_up(self, turn: Turn) -> Swipe | None:
+        """The turn's best candidate that could have stood and is not shown yet, as an alternative."""
+        original = self.tree.nodes[turn.seq]
+        assert isinstance(original, Turn)
+        taken = {original.text, *(s.text for s in self.tree.alternatives.get(turn.seq, ()))}
+        fit = [
+            (float(c.get("score", 0.0)), str(c.get("text", "")))
+            for n, c in enumerate(original.candidates)
+            if n != original.chosen and not c.get("reject") and str(c.get("text", "")).strip()
+        ]
+        for _, text in sorted(fit, key=lambda x: -x[0]):
+            if text not in taken:
+                return Swipe(beat=turn.beat, of=turn.seq, text=text, source="candidate", model=original.model)
+        return None
+
+    def _before(self, seq: int) -> View:
+        """The line and the state as they were just before event ``seq``."""
+        events = self.line
+        cut = next(i for i, e in enumerate(events) if e.seq == seq)
+        earlier = events[:cut]
+        return View(fold(self.story.plot, self.names, earlier), earlier)
+
     def play(self, turns: int, until_beat: str | int | None = None) -> Iterator[Progress]:
         """Up to ``turns`` character turns, as they happen; stops early at the end or once ``until_beat`` is
         complete."""
@@ -324,20 +500,17 @@ class Scene:
         named = addressee(text, agents, self.names, speaker, vocative=False)
         return named or (agents[0] if agents else "")
 
-    def _visitors(self) -> list[str]:
-        return sorted({e.name for e in self.transcript.events if isinstance(e, UserLine) and e.name})
+    def _now(self) -> View:
+        return View(self.state, self.line)
 
-    def _other_speakers(self, me: str) -> tuple[str, ...]:
-        return (*[n for cid, n in self.names.items() if cid != me], *self._visitors(), *ROLE_WORDS)
+    def _other_speakers(self, me: str, line: Sequence[Event]) -> tuple[str, ...]:
+        visitors = sorted({e.name for e in line if isinstance(e, UserLine) and e.name})
+        return (*[n for cid, n in self.names.items() if cid != me], *visitors, *ROLE_WORDS)
 
-    def _recent_texts(self) -> tuple[str, ...]:
-        spoken = [e.text for e in self.transcript.events if isinstance(e, Turn | UserLine)]
-        return tuple(spoken[-6:])
-
-    def _context(self, speaker: str) -> TurnContext:
-        st = self.state
+    def _context(self, speaker: str, view: View | None = None) -> TurnContext:
+        st, line = view or self._now()
         persona = apply_edits(self.story.personas[speaker], st.persona_edits.get(speaker, {}))
-        recent, earlier, here = history(self.transcript.events, self.names, self.story.plot, st.beat, speaker)
+        recent, earlier, here = history(line, self.names, self.story.plot, st.beat, speaker)
         goal = st.beat.goals.get(speaker, "")
         last = recent[-1] if recent else None
         said_by = speaker_of(last, self.names) if last is not None else None
@@ -347,7 +520,7 @@ class Scene:
         query = " ".join([st.beat.title, answering] if answering else [st.beat.title, goal, *said])
         hits = self.retriever.search(query, as_character=speaker, beat=st.beat.position, k=LORE_K)
         people = [(c, self.names[c]) for c in st.present if c != speaker]
-        people += [("", visitor(v).label) for v in self._visitors_in_beat()]
+        people += [("", visitor(v).label) for v in _visitors_in_beat(line, st.beat.id)]
         hints: list[str] = []
         if answering:
             own = recallable(persona, self.names, self.story.plot.setting)
@@ -370,8 +543,8 @@ class Scene:
             earlier=earlier,
             whispers=tuple(st.whispers.get(speaker, ())),
             here=here,
-            heard=self._recent_texts(),
-            others=self._other_speakers(speaker),
+            heard=tuple([e.text for e in line if isinstance(e, Turn | UserLine)][-6:]),
+            others=self._other_speakers(speaker, line),
             absent=tuple(n for c, n in self.names.items() if c not in st.present),
             setting=self.story.plot.setting,
             hints=tuple(hints),
@@ -383,13 +556,24 @@ class Scene:
             ),
         )
 
-    def _speak(self, speaker: str) -> Iterator[SpeakProgress]:
-        """The agent's turn, with the director's push toward the beat's key moment when it gives one."""
-        ctx = self._context(speaker)
-        push = pressure(self.state, speaker, self.names)
+    def _speak(
+        self,
+        speaker: str,
+        view: View | None = None,
+        params: GenParams | None = None,
+        avoid: tuple[str, ...] = (),
+    ) -> Iterator[SpeakProgress]:
+        """The agent's turn, with the director's push toward the beat's key moment when it gives one.
+        ``view``: the line and state to speak from (a swipe speaks from just before the turn it replaces);
+        ``avoid``: lines it must not repeat, besides those heard."""
+        view = view or self._now()
+        ctx = self._context(speaker, view)
+        if avoid:
+            ctx = replace(ctx, heard=(*ctx.heard, *avoid))
+        push = pressure(view.state, speaker, self.names)
         if push is not None:
             ctx = self._pushed(ctx, push)
-        for item in speak(self.model, ctx, self.params, rng=self.rng, scorer=self.scorer):
+        for item in speak(self.model, ctx, params or self.params, rng=self.rng, scorer=self.scorer):
             if isinstance(item, Reply) and push is not None:
                 item = replace(item, turn=replace(item.turn, cue=ctx.moment, cue_reason=push.reason))
             yield item
@@ -400,11 +584,17 @@ class Scene:
         told = yours(second_person(push.note, ctx.persona, pro), pro).rstrip(".")
         return replace(ctx, moment=told, moment_level=push.level, moment_line=push.line)
 
-    def _visitors_in_beat(self) -> list[str]:
-        beat = self.state.beat.id
-        return sorted(
-            {e.name for e in self.transcript.events if isinstance(e, UserLine) and e.name and e.beat == beat}
-        )
+
+
+class View(NamedTuple):
+    """A scene as of some point: its director's state and the line of events that counts."""
+
+    state: SceneState
+    line: list[Event]
+
+
+def _visitors_in_beat(line: Sequence[Event], beat: str) -> list[str]:
+    return sorted({e.name for e in line if isinstance(e, UserLine) and e.name and e.beat == beat})
 
 
 def _beat(story: Story, ref: str | int | None) -> Beat:

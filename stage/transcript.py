@@ -41,6 +41,10 @@ class SceneStart(Event):
     model: str = ""
     seed: int = 0
     humans: tuple[str, ...] = ()  # characters played by people in this scene
+    # how the director's tie-breaks and fallback draws are seeded: "per-event" (from the seed and the number
+    # of events before the turn, so a resumed scene draws as the uninterrupted one would); "" in transcripts
+    # written before it, which drew from one stream for the whole scene
+    draws: str = ""
 
 
 @dataclass(frozen=True)
@@ -163,9 +167,91 @@ class SceneEnd(Event):
     reason: str = ""
 
 
+# Changes to lines already written. The log stays append-only: each of these names an earlier event by its
+# ``seq`` and ``stage.timeline`` folds them into the line of events that counts (what the page shows, what
+# characters remember, what the director's state is folded from).
+
+
+@dataclass(frozen=True)
+class Swipe(Event):
+    """Another reply for the character turn ``of``, kept beside it; it is the one shown and heard until
+    another is chosen. ``source``: "candidate" (a runner-up of the turn's best-of-n) or "regenerated"."""
+
+    kind: ClassVar[str] = "swipe"
+    of: int = 0
+    text: str = ""
+    source: str = "regenerated"
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    flags: tuple[str, ...] = ()
+    candidates: tuple[dict[str, Any], ...] = ()
+    chosen: int = -1
+
+
+@dataclass(frozen=True)
+class Choose(Event):
+    """Which alternative of turn ``of`` stands: 0 is the turn as first written, k its k-th swipe."""
+
+    kind: ClassVar[str] = "choose"
+    of: int = 0
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class Edit(Event):
+    """A writer's correction of line ``of`` (a character's turn, a person's line or a narration)."""
+
+    kind: ClassVar[str] = "edit"
+    of: int = 0
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Delete(Event):
+    """Line ``of`` no longer counts: not shown, not remembered, not folded into the director's state."""
+
+    kind: ClassVar[str] = "delete"
+    of: int = 0
+
+
+@dataclass(frozen=True)
+class Rewind(Event):
+    """The scene goes back to event ``to``, which becomes the last one that counts; what came after it is
+    kept as a branch that another rewind (to its last event) returns to."""
+
+    kind: ClassVar[str] = "rewind"
+    to: int = 0
+
+
+@dataclass(frozen=True)
+class Rename(Event):
+    """The scene's title in the library."""
+
+    kind: ClassVar[str] = "rename"
+    title: str = ""
+
+
+# what a swipe carries of the turn it stands in for (its own text and how it was made)
+ALTERNATIVE_FIELDS = ("text", "model", "prompt_tokens", "completion_tokens", "latency_ms", "flags", "candidates", "chosen")
+CHANGES = (Swipe, Choose, Edit, Delete, Rewind, Rename)
+Change = Swipe | Choose | Edit | Delete | Rewind | Rename
+
 EVENT_TYPES: dict[str, type[Event]] = {
     t.kind: t
-    for t in (SceneStart, Turn, UserLine, Narration, BeatChange, Direction, ErrorEvent, SafetyEvent, SceneEnd)
+    for t in (
+        SceneStart,
+        Turn,
+        UserLine,
+        Narration,
+        BeatChange,
+        Direction,
+        ErrorEvent,
+        SafetyEvent,
+        SceneEnd,
+        *CHANGES,
+    )
 }
 
 
@@ -275,15 +361,16 @@ class Transcript:
     def __iter__(self) -> Iterator[Event]:
         return iter(list(self.events))
 
-    def fork(self, upto_seq: int, path: Path | None) -> Transcript:
-        """A new transcript holding this one's events up to and including ``upto_seq``."""
-        kept = [e for e in self.events if e.seq <= upto_seq]
+    @classmethod
+    def written(cls, path: Path | None, events: Iterable[Event]) -> Transcript:
+        """A new transcript at ``path`` holding ``events`` as they are (seqs kept), open for appends."""
+        kept = list(events)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "w", encoding="utf-8") as fh:
                 for e in kept:
                     fh.write(json.dumps(to_dict(e), ensure_ascii=False) + "\n")
-        return Transcript(path, kept)
+        return cls(path, kept)
 
 
 def turns(events: Iterable[Event]) -> list[Turn]:

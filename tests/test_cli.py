@@ -42,7 +42,9 @@ def test_help_lists_commands() -> None:
     assert out.returncode == 0 and out.stderr == ""
     assert usage(out.stdout).startswith("usage: stage [-h]")
     listed = out.stdout.split("positional arguments:", 1)[1].split("options:", 1)[0]
-    for cmd in ("doctor", "check", "serve", "lore", "play", "ask", "replay", "eval", "bench", "policy"):
+    for cmd in (
+        "doctor", "check", "serve", "lore", "play", "ask", "replay", "eval", "bench", "policy", "scenes", "lines"
+    ):
         assert f"\n    {cmd} " in listed, cmd  # each command on its own line, with its summary
 
 
@@ -59,6 +61,8 @@ HELP = {
     "lore search": (["--as CHARACTER", "--beat BEAT", "-k N", "--json", "QUERY"], "--rebuild"),
     "eval": (["--report DIR", "--compare", "--list", "[SUITE ...]", "--safety", "--through-model"], "--turns"),
     "policy": (["ACTION"], "--backend"),
+    "scenes": (["--trash", "--restore FILE"], "--backend"),
+    "lines": (["--swipe SEQ", "--choose SEQ N", "--edit SEQ TEXT", "--rewind SEQ", "transcript"], "--out"),
     "policy fit": (["--epochs", "--l2", "--dry-run", "--lore"], "--as"),
     "policy check": (["--as CHARACTER", "TEXT"], "--epochs"),
     "bench": (["--quick", "--out OUT", "--png PNG", "--turns TURNS", "--no-retrieval"], "--port"),

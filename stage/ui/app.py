@@ -21,6 +21,7 @@ from stage.settings import Settings
 from stage.transcript import EDITABLE
 from stage.ui.handlers import Handlers
 from stage.ui.render import EMOJI_CHECK
+from stage.ui.scenes import SceneHandlers
 from stage.ui.session import MAX_SESSIONS, SESSION_TTL_S, Sessions, Stage
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,35 @@ log = logging.getLogger(__name__)
 CSS = Path(__file__).with_name("style.css")
 TURN_EVENTS = 8  # scenes that may wait for a turn at once; generation itself is one at a time (turn_lock)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# ← → browse the alternatives of the last turn (when no text box has the focus)
+KEYS = """<script>
+document.addEventListener("keydown", function (ev) {
+  var t = ev.target, tag = t && t.tagName ? t.tagName.toLowerCase() : "";
+  if (tag === "input" || tag === "textarea" || tag === "select" || (t && t.isContentEditable)) return;
+  if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+  var id = ev.key === "ArrowLeft" ? "alt-prev" : ev.key === "ArrowRight" ? "alt-next" : "";
+  var button = id && document.getElementById(id);
+  if (button) { ev.preventDefault(); button.click(); }
+});
+</script>"""
+
+
+def browser_secret(home: Path) -> str:
+    """The key that the browser-stored library id is encrypted with: kept under ``home`` so that an app
+    restart can still read what browsers stored (Gradio would make a new one each start)."""
+    path = home / "browser-secret"
+    if path.is_file():
+        kept = path.read_text(encoding="utf-8").strip()
+        if len(kept) >= 32:
+            return kept
+    import secrets
+
+    home.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value)
+    return value
 
 
 def theme() -> gr.themes.Base:
@@ -66,6 +96,7 @@ def build(
     stage = Stage(settings, story, model, retriever, params)
     sessions = Sessions(stage)
     h = Handlers(stage, sessions)
+    sh = SceneHandlers(h)
 
     beats = [(f"{b.position}. {b.title}", b.id) for b in story.plot.beats]
     people = [(p.name, p.id) for p in story.personas.values()]
@@ -79,6 +110,10 @@ def build(
         with gr.Row(equal_height=False, elem_id="stage-main"):
             with gr.Column(scale=3, min_width=420):
                 log_view = gr.HTML(elem_id="transcript", js_on_load=None)
+                with gr.Row(elem_id="last-turn"):
+                    alt_prev = gr.Button("◀", size="sm", scale=0, min_width=44, elem_id="alt-prev")
+                    again = gr.Button("↻ Another reply", size="sm", scale=0, min_width=150, elem_id="swipe")
+                    alt_next = gr.Button("▶", size="sm", scale=0, min_width=44, elem_id="alt-next")
                 status_view = gr.HTML(elem_id="status", js_on_load=None)
             with gr.Column(scale=2, min_width=340, elem_id="controls"), gr.Tabs(elem_id="panels"):
                 with gr.Tab("Watch", id="watch", elem_id="tab-watch"):
@@ -148,6 +183,40 @@ def build(
                         )
                         value = gr.Textbox(label="Value", lines=3, max_lines=8, elem_id="persona-value")
                         edit = gr.Button("Apply edit", size="sm", elem_id="persona-apply")
+                with gr.Tab("Scenes", id="scenes", elem_id="tab-scenes") as scenes_tab:
+                    gr.Markdown("Your scenes, kept in this browser's library (across reloads and restarts).")
+                    scene_pick = gr.Dropdown([], label="Scene", elem_id="scene-pick")
+                    with gr.Row():
+                        cont = gr.Button("Continue", variant="primary", size="sm", elem_id="scene-continue")
+                        dup = gr.Button("Duplicate", size="sm", elem_id="scene-duplicate")
+                        bin_ = gr.Button("Delete", size="sm", variant="stop", elem_id="scene-delete")
+                    with gr.Row(equal_height=True):
+                        title = gr.Textbox(label="New title", max_length=80, scale=3, elem_id="scene-title")
+                        rename = gr.Button("Rename", size="sm", scale=1, elem_id="scene-rename")
+                    library_view = gr.HTML(elem_id="library", js_on_load=None)
+                    with gr.Accordion("Trash", open=False):
+                        trash_pick = gr.Dropdown([], label="Deleted scene", elem_id="trash-pick")
+                        restore = gr.Button("Restore", size="sm", elem_id="scene-restore")
+                with gr.Tab("Lines", id="lines", elem_id="tab-lines") as lines_tab:
+                    gr.Markdown(
+                        "Change what was said: another reply, a correction, a deletion, or go back and"
+                        " take the story elsewhere. The log keeps everything; later turns hear the new line."
+                    )
+                    line_pick = gr.Dropdown([], label="Line", elem_id="line-pick")
+                    with gr.Row():
+                        l_prev = gr.Button("◀ Previous", size="sm", elem_id="line-prev")
+                        l_swipe = gr.Button("↻ Another reply", size="sm", elem_id="line-swipe")
+                        l_next = gr.Button("Next ▶", size="sm", elem_id="line-next")
+                    line_text = gr.Textbox(label="Text", lines=2, max_lines=6, elem_id="line-text")
+                    with gr.Row():
+                        l_edit = gr.Button("Save edit", size="sm", elem_id="line-edit")
+                        l_delete = gr.Button("Delete line", size="sm", variant="stop", elem_id="line-delete")
+                    with gr.Row():
+                        l_rewind = gr.Button("⟲ Go back to here", size="sm", elem_id="line-rewind")
+                        l_fork = gr.Button("Fork a new scene here", size="sm", elem_id="line-fork")
+                    branches_view = gr.HTML(elem_id="branches", js_on_load=None)
+                    branch_pick = gr.Dropdown([], label="Other branches", elem_id="branch-pick")
+                    to_branch = gr.Button("Return to this branch", size="sm", elem_id="branch-return")
                 with gr.Tab("Transcript", id="transcript-tab", elem_id="tab-transcript"):
                     with gr.Row():
                         dl_jsonl = gr.DownloadButton("Download JSONL", elem_id="download-jsonl", size="sm")
@@ -167,6 +236,7 @@ def build(
         session = gr.State(time_to_live=session_ttl_s, delete_callback=sessions.delete)
         # made after the page's components, so that theirs keep the ids (and API labels) they had
         events_out = gr.JSON(label="events", visible=False)
+        browser_id = gr.BrowserState("", storage_key="stage-library", secret=browser_secret(settings.home))
 
         def out(*extra: Any) -> list[Any]:
             """The standard outputs (header, transcript, status, downloads), ``extra``, then the session."""
@@ -175,7 +245,32 @@ def build(
         turns: dict[str, Any] = {"concurrency_id": "turns", "concurrency_limit": TURN_EVENTS}
         quick: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden"}
 
-        app.load(h.load_page, [session], out(), api_name="page", **quick)
+        panels = [scene_pick, library_view, trash_pick, line_pick, branches_view, branch_pick]
+        app.load(h.load_page, [session], out(), api_name="page", **quick).then(
+            sh.open_page, [browser_id, session], out(*panels, browser_id), api_visibility="private", **quick
+        )
+        # the scene library and the line controls (stage/ui/scenes.py)
+        both: dict[str, Any] = {"outputs": out(*panels), **quick}
+        scenes_tab.select(sh.panel, [session], api_name="scenes", **both)
+        lines_tab.select(sh.panel, [session], api_visibility="private", **both)
+        cont.click(sh.continue_scene, [scene_pick, session], api_name="scene_continue", **both)
+        dup.click(sh.duplicate, [scene_pick, session], api_name="scene_duplicate", **both)
+        bin_.click(sh.trash, [scene_pick, session], api_name="scene_delete", **both)
+        rename.click(sh.rename, [scene_pick, title, session], api_name="scene_rename", **both)
+        restore.click(sh.restore, [trash_pick, session], api_name="scene_restore", **both)
+        streamed: dict[str, Any] = {"outputs": out(*panels), "show_progress": "hidden", **turns}
+        again.click(sh.swipe_last, [session], api_name="swipe_last", **streamed)
+        alt_prev.click(sh.previous, [session], api_name="alt_prev", **streamed)
+        alt_next.click(sh.next, [session], api_name="alt_next", **streamed)
+        l_swipe.click(sh.swipe, [line_pick, session], api_name="swipe", **streamed)
+        l_prev.click(sh.choose_previous, [line_pick, session], api_name="alt_before", **both)
+        l_next.click(sh.choose_next, [line_pick, session], api_name="alt_after", **both)
+        l_edit.click(sh.edit, [line_pick, line_text, session], api_name="edit_line", **both)
+        l_delete.click(sh.delete, [line_pick, session], api_name="delete_line", **both)
+        l_rewind.click(sh.rewind, [line_pick, session], api_name="rewind", **both)
+        l_fork.click(sh.fork, [line_pick, session], api_name="fork", **both)
+        to_branch.click(sh.rewind, [branch_pick, session], api_name="to_branch", **both)
+        line_pick.change(sh.line_text, [line_pick, session], line_text, api_visibility="private", **quick)
         app.load(h.persona_value, [who, field, session], value, api_visibility="private", **quick)
         play.click(
             h.play, [start_beat, speed, cap, session], out(), api_name="play", show_progress="hidden", **turns
@@ -237,6 +332,8 @@ def launch(
     exports.mkdir(parents=True, exist_ok=True)
     private = [
         settings.home / "transcripts",
+        settings.home / "scenes",
+        settings.home / "browser-secret",
         settings.home / "server",
         settings.characters_dir,
         settings.lore_dir,
@@ -261,7 +358,7 @@ def launch(
         ssr_mode=False,
         theme=theme(),
         css_paths=[CSS],
-        head=EMOJI_CHECK,
+        head=EMOJI_CHECK + KEYS,
     )
     return str(url)
 

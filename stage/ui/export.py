@@ -10,6 +10,7 @@ from pathlib import Path
 
 from stage.describe import DIRECTOR, describe
 from stage.errors import DataError
+from stage.timeline import Tree, line
 from stage.transcript import (
     Action,
     BeatChange,
@@ -81,7 +82,7 @@ def write_exports(folder: Path, story: Story, events: Sequence[Event]) -> tuple[
     folder.mkdir(parents=True, exist_ok=True)
     js, md = folder / f"{stem}.jsonl", folder / f"{stem}.md"
     js.write_text(jsonl(events), encoding="utf-8")
-    md.write_text(markdown(story, events), encoding="utf-8")
+    md.write_text(markdown(story, line(events)), encoding="utf-8")  # the line as it now reads; the JSONL is the log
     return js, md
 
 
@@ -118,4 +119,8 @@ def load_transcript(path: Path, story: Story) -> tuple[list[Event], list[str]]:
         wrong.append(f"characters this story does not have: {', '.join(unknown_people)}")
     if wrong:
         raise DataError(f"{shown}: recorded with another story ({'; '.join(wrong)})")
+    try:
+        Tree.of(events)  # every swipe, edit, delete and rewind names an event the file has
+    except DataError as exc:
+        raise DataError([f"{shown}: {p}" for p in exc.problems]) from None
     return events, problems

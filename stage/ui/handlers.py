@@ -19,7 +19,7 @@ import gradio as gr
 
 from stage.agents.context import apply_edits
 from stage.errors import ModelError, StageError
-from stage.scene import Scene
+from stage.scene import Progress, Scene
 from stage.transcript import EDITABLE, Action, Turn, to_dict
 from stage.ui.export import load_transcript, write_exports
 from stage.ui.render import status
@@ -75,9 +75,12 @@ class Handlers:
             raise self.unexpected(exc) from exc
         return self.view(s, *cleared)
 
-    def _turn(self, s: Session, extra: Outputs = ()) -> Generator[Outputs, None, bool]:
-        """Stream one turn onto the page; False (with the reason in the status line) if it did not happen."""
-        run = TurnRun(s)
+    def _turn(
+        self, s: Session, extra: Outputs = (), drive: Callable[[Scene], Iterator[Progress]] | None = None
+    ) -> Generator[Outputs, None, bool]:
+        """Stream one turn onto the page (``drive``: how, see ``TurnRun``); False (with the reason in the status
+        line) if it did not happen."""
+        run = TurnRun(s, drive=drive)
         try:
             for _ in run:
                 yield self.view(s, *extra, final=False)

@@ -156,12 +156,19 @@ class Renderer:
 
     # -- events ---------------------------------------------------------------------------------------------
 
-    def event(self, e: Event) -> str:
-        """One event as HTML ("" for events that have no place on the page)."""
+    def event(self, e: Event, alternative: tuple[int, int, bool] = (0, 1, False)) -> str:
+        """One event as HTML ("" for events that have no place on the page). ``alternative``: which of the
+        line's alternatives is shown, how many there are, and whether a writer edited it."""
         line = describe(e, self.names)
         if line is None:
             return ""
-        values: dict[str, Any] = {"line": line, "e": e}
+        shown, count, edited = alternative
+        values: dict[str, Any] = {
+            "line": line,
+            "e": e,
+            "alt": f"{shown + 1}/{count}" if count > 1 else "",
+            "edited": edited,
+        }
         if line.speaker is not None:
             values["look"] = self.look(line.speaker.id, line.speaker.name)
         if isinstance(e, Turn):

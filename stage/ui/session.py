@@ -4,7 +4,10 @@ Gradio keeps each ``Session`` in a ``gr.State`` (stage/ui/app.py): one value per
 ``gradio_client.Client``, so two tabs never see each other's conversation. Gradio also decides when a
 session ends: it deletes the value ``SESSION_TTL_S`` after the session's last event (an hour after it, once
 the tab has closed: Gradio's fixed grace) and calls the State's delete callback, ``Sessions.delete``.
-A session's transcript is written to ``home/transcripts/ui-<key>.jsonl``, ``key`` being random.
+A session's scenes live in the scene library (``stage.library``), on its owner's shelf: the browser's id
+(kept in its local storage, so a reload, a closed tab or an app restart finds them again) or the login name.
+Two sessions of one owner (two tabs, or a tab and the session a reload left behind) that open the same scene
+share one ``Scene``: one writer per transcript file.
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ import secrets
 import shutil
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stage import timeline
 from stage.agents.retrieval import Retriever
+from stage.errors import ConfigError
+from stage.library import Library, new_owner
 from stage.llm.base import ChatModel, GenParams
 from stage.scene import Scene
 from stage.settings import Settings
-from stage.transcript import BeatChange, Event, Transcript, Turn
+from stage.transcript import BeatChange, Event, Turn
 from stage.types import Story
 from stage.ui.render import Pending, Renderer, StatusKind
 
@@ -48,10 +54,14 @@ class Stage:
     retriever: Retriever
     params: GenParams
     renderer: Renderer = field(init=False)
+    library: Library = field(init=False)
+    open_scenes: OpenScenes = field(init=False)
     turn_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.story)
+        self.library = Library(self.settings.home / "scenes", {c: p.name for c, p in self.story.personas.items()})
+        self.open_scenes = OpenScenes()
 
     @property
     def transcripts(self) -> Path:
@@ -62,25 +72,76 @@ class Stage:
         return self.settings.home / "exports"
 
 
-class _Held:
-    """What a session holds open: its scene's transcript file and its export folder."""
+class OpenScenes:
+    """The scenes sessions have open, by transcript file: a file has one ``Scene`` (one writer) however many
+    sessions show it; it is closed when the last of them lets go."""
 
-    def __init__(self, exports: Path) -> None:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[Path, tuple[Scene, set[str]]] = {}
+
+    def hold(self, path: Path, holder: str, make: Callable[[], Scene]) -> Scene:
+        key = path.resolve()
+        with self._lock:
+            if key in self._open:
+                scene, holders = self._open[key]
+                holders.add(holder)
+                return scene
+            scene = make()
+            self._open[key] = (scene, {holder})
+            return scene
+
+    def add(self, scene: Scene, holder: str) -> Scene:
+        """A scene just made by ``holder`` (a new file, that no one else can hold yet)."""
+        assert scene.transcript.path is not None
+        with self._lock:
+            self._open[scene.transcript.path.resolve()] = (scene, {holder})
+        return scene
+
+    def release(self, path: Path | None, holder: str) -> None:
+        if path is None:
+            return
+        key = path.resolve()
+        with self._lock:
+            held = self._open.get(key)
+            if held is None:
+                return
+            held[1].discard(holder)
+            if held[1]:
+                return
+            del self._open[key]
+        held[0].transcript.close()
+
+    def holding(self, path: Path) -> int:
+        with self._lock:
+            held = self._open.get(path.resolve())
+            return len(held[1]) if held else 0
+
+
+class _Held:
+    """What a session holds open: its scene (shared with other sessions of its owner) and its export folder."""
+
+    def __init__(self, exports: Path, scenes: OpenScenes, key: str) -> None:
         self.exports = exports
-        self.transcript: Transcript | None = None
+        self.scenes = scenes
+        self.key = key
+        self.path: Path | None = None
 
     def release(self) -> None:
-        if self.transcript is not None:
-            self.transcript.close()
+        self.scenes.release(self.path, self.key)
+        self.path = None
         shutil.rmtree(self.exports, ignore_errors=True)
 
 
 class Session:
     """One visitor's scene and what the page shows of it. ``busy`` is held while a turn is generated."""
 
-    def __init__(self, stage: Stage) -> None:
-        self.key = secrets.token_hex(8)  # names the transcript files: random, so never another session's
+    def __init__(self, stage: Stage, owner: str = "") -> None:
+        self.key = secrets.token_hex(8)
         self.stage = stage
+        # whose shelf of the library this session's scenes go on: the page sets it to its browser's id (or the
+        # login name); a client without a page (gradio_client) gets a shelf of its own
+        self.owner = owner or new_owner()
         self.scene: Scene | None = None
         self.scenes = 0  # scenes started in this session (names the transcript files)
         self.pending: Pending | None = None
@@ -92,9 +153,9 @@ class Session:
         self.lock = threading.RLock()  # guards replacing the scene
         self.token = secrets.token_urlsafe(16)  # names the export folder, which is served: unguessable
         self.reveal: int | None = None  # while a loaded transcript is replayed: events shown so far
-        self._parts: list[str] = []  # rendered HTML of self.scene's events, in order
+        self._parts: dict[tuple[object, ...], str] = {}  # rendered HTML of self.scene's lines, by what they show
         self._render_lock = threading.Lock()
-        self._held = _Held(stage.exports / self.token)
+        self._held = _Held(stage.exports / self.token, stage.open_scenes, self.key)
         # released once: by close(), or when a session Gradio dropped is garbage-collected, or at exit
         self._release = weakref.finalize(self, self._held.release)
 
@@ -111,8 +172,7 @@ class Session:
 
     def _next_path(self) -> Path:
         self.scenes += 1
-        suffix = "" if self.scenes == 1 else f"-{self.scenes}"
-        return self.stage.transcripts / f"ui-{self.key}{suffix}.jsonl"
+        return self.stage.library.new_path(self.owner)
 
     def ensure(self, beat: str) -> Scene:
         """The session's scene, started at ``beat`` if there is none yet."""
@@ -137,7 +197,35 @@ class Session:
                 seed=seed,
                 backend=st.settings.backend,
             )
+            self._replace(st.open_scenes.add(scene, self.key))
+            return scene
+
+    def open(self, scene_id: str) -> Scene:
+        """Continue a scene of this session's shelf (shared with any other session that has it open)."""
+        st = self.stage
+        path = st.library.path(self.owner, scene_id)
+        with self.lock:
+            if self.scene is not None and self.scene.transcript.path == path:
+                return self.scene
+            scene = st.open_scenes.hold(
+                path, self.key, lambda: Scene.resume(st.story, st.model, st.retriever, path, st.params)
+            )
             self._replace(scene)
+            self.played = min(scene.state.humans, default="")
+            return scene
+
+    def fork(self, at: int) -> Scene:
+        """A new scene on the shelf that starts as this one's line did at event ``at``; this session moves to it."""
+        st = self.stage
+        with self.lock:
+            if self.scene is None:
+                raise ConfigError("there is no scene to fork yet")
+            path = self._next_path()
+            self.scene.fork(at, path).close()
+            title = st.library.entry(self.scene.transcript.path) if self.scene.transcript.path else None
+            scene = Scene.resume(st.story, st.model, st.retriever, path, st.params)
+            scene.rename(f"{title.title if title else st.story.plot.title} (fork at {at})")
+            self._replace(st.open_scenes.add(scene, self.key))
             return scene
 
     def adopt(self, events: list[Event]) -> Scene:
@@ -145,21 +233,32 @@ class Session:
         st = self.stage
         with self.lock:
             path = self._next_path()
-            Transcript(None, events).fork(events[-1].seq, path).close()
+            timeline.fork(events, events[-1].seq, path).close()
             scene = Scene.resume(st.story, st.model, st.retriever, path, st.params)
-            self._replace(scene)
+            self._replace(st.open_scenes.add(scene, self.key))
             self.played = min(scene.state.humans, default="")  # this person now plays whom it recorded
             return scene
 
+    def drop(self) -> None:
+        """Let go of the current scene (it is being moved to the trash): the page shows no scene."""
+        with self.lock:
+            self.playing = False
+            if self.scene is not None:
+                self.stage.open_scenes.release(self.scene.transcript.path, self.key)
+            self.scene = None
+            self._held.path = None
+            self.pending = None
+            self.played = ""
+
     def _replace(self, scene: Scene) -> None:
-        if self.scene is not None:
-            self.scene.transcript.close()
+        if self.scene is not None and self.scene is not scene:
+            self.stage.open_scenes.release(self.scene.transcript.path, self.key)
         self.scene = scene
-        self._held.transcript = scene.transcript
+        self._held.path = scene.transcript.path
         self.pending = None
         self.played = ""
         with self._render_lock:
-            self._parts = []
+            self._parts = {}
 
     # -- what the page shows --------------------------------------------------------------------------------
 
@@ -167,18 +266,30 @@ class Session:
         self.status, self.status_kind = text, kind
 
     def transcript_html(self) -> str:
+        """The scene's line (``Scene.line``: swipes, edits, deletes and rewinds applied), rendered; a line is
+        rendered again only when what it shows changed."""
         r = self.stage.renderer
+        scene = self.scene
         with self._render_lock:
-            events = list(self.scene.transcript.events) if self.scene is not None else []
-            self._parts.extend(r.event(e) for e in events[len(self._parts) :])
-            shown = self._parts if self.reveal is None else self._parts[: self.reveal]
-            return r.transcript(shown, self.pending)
+            if scene is None:
+                return r.transcript([], self.pending)
+            tree = scene.tree
+            parts = []
+            for e in scene.line:
+                shown, count = tree.count(e.seq)
+                mark = (shown, count, tree.is_edited(e.seq))
+                key = (e.seq, getattr(e, "text", ""), *mark)
+                if key not in self._parts:
+                    self._parts[key] = r.event(e, alternative=mark)
+                parts.append(self._parts[key])
+            shown_parts = parts if self.reveal is None else parts[: self.reveal]
+            return r.transcript(shown_parts, self.pending)
 
     def header_html(self) -> str:
         scene = self.scene
         if scene is None:
             return self.stage.renderer.header(None, [], set(), "idle", 0)
-        events = scene.transcript.events
+        events = scene.line
         beat = next((e for e in reversed(events) if isinstance(e, BeatChange)), None)
         turns = sum(1 for e in events if isinstance(e, Turn))
         state = "ended" if scene.state.ended else "playing" if self.playing else "paused" if turns else "idle"

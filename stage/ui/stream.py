@@ -10,13 +10,13 @@ goes away mid-turn (Gradio closes the generator) leaves the transcript as it was
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from stage.agents import safety
 from stage.director.policy import Decision
 from stage.errors import ConfigError
 from stage.llm.base import Retry, TextDelta
-from stage.scene import Wrote
+from stage.scene import Progress, Scene, Wrote
 from stage.transcript import Event
 from stage.ui.render import Pending
 from stage.ui.session import Session
@@ -25,11 +25,15 @@ TICK = 0.05  # seconds between renders while tokens stream: enough for the eye, 
 
 
 class TurnRun:
-    """Iterate to drive one turn; afterwards ``events`` holds what it produced, or ``error`` what went wrong."""
+    """Iterate to drive one turn; afterwards ``events`` holds what it produced, or ``error`` what went wrong.
+    ``drive`` makes the turn from the scene: its next turn (``Scene.step``) unless told otherwise (a swipe)."""
 
-    def __init__(self, session: Session, wait_s: float = 300.0) -> None:
+    def __init__(
+        self, session: Session, wait_s: float = 300.0, drive: Callable[[Scene], Iterator[Progress]] | None = None
+    ) -> None:
         self.session = session
         self.wait_s = wait_s
+        self.drive = drive or Scene.step
         self.events: list[Event] = []
         self.error: Exception | None = None
 
@@ -51,7 +55,7 @@ class TurnRun:
             try:
                 pending.waiting = False
                 shown = 0.0
-                for item in scene.step():
+                for item in self.drive(scene):
                     if isinstance(item, Wrote):
                         self.events.append(item.event)
                         continue

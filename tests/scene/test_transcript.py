@@ -16,6 +16,7 @@ from stage.agents.retrieval import KeywordRetriever
 from stage.llm.scripted import ScriptedModel
 from stage.replay import replay
 from stage.scene import Scene
+from stage.timeline import fork
 from stage.transcript import SceneStart, Transcript, Turn, read_events, to_dict, turns
 from tests.conftest import ROOT
 from tests.scene.helpers import PARAMS, scene
@@ -87,7 +88,7 @@ def test_fork_from_an_event(story, tmp_path: Path) -> None:  # type: ignore[no-u
     sc, _ = scene(story, tmp_path / "a.jsonl")
     sc.run(6)
     fork_at = turns(sc.transcript.events)[2].seq
-    forked = sc.transcript.fork(fork_at, tmp_path / "b.jsonl")
+    forked = fork(sc.transcript.events, fork_at, tmp_path / "b.jsonl")
     forked.close()
     resumed = Scene.resume(
         story, ScriptedModel(seed=1), KeywordRetriever(story.lore), tmp_path / "b.jsonl", PARAMS

@@ -61,7 +61,7 @@ def test_two_sessions_never_see_each_other(scripted_app: Served) -> None:
     assert "secret from tab A" not in b_page[1]
     assert not any(e["kind"] == "user" for e in b.predict(api_name="/events"))
     assert len(turns(a)) == 1 and len(turns(b)) == 2
-    files = sorted(p.name for p in (scripted_app.settings.home / "transcripts").glob("ui-*.jsonl"))
+    files = sorted(p.name for p in (scripted_app.settings.home / "scenes").glob("*/*.jsonl"))
     assert len(files) >= 2
 
 
@@ -177,7 +177,7 @@ def test_downloads_and_loading_a_transcript(scripted_app: Served, tmp_path: Path
 def test_the_app_serves_no_private_files(scripted_app: Served) -> None:
     home = scripted_app.settings.home
     client(scripted_app).predict("bedtime", api_name="/step")
-    transcript = next((home / "transcripts").glob("ui-*.jsonl"))
+    transcript = next((home / "scenes").glob("*/*.jsonl"))
     for secret in (transcript, runtime.story(scripted_app.settings).personas["lyra"].source, "/etc/passwd"):
         path = (
             Path(secret)

@@ -110,3 +110,24 @@ def test_loading_skips_corrupt_lines_and_refuses_other_stories(tmp_path: Path, s
     alien.write_text(json.dumps(start) + "\n")
     with pytest.raises(DataError, match=r"another story.*moonbase.*zed"):
         load_transcript(alien, story)
+
+
+def test_loading_names_a_change_to_a_missing_line_by_the_uploaded_file(tmp_path: Path, story: Story) -> None:
+    from stage.transcript import Edit
+
+    bad = tmp_path / "mine.jsonl"
+    bad.write_text(jsonl([*scene_events(), Edit(seq=6, beat="bedtime", of=40, text="x")]))
+    with pytest.raises(DataError) as err:
+        load_transcript(bad, story)
+    assert str(err.value).startswith("mine.jsonl: event 6 (edit): of: expected the seq of a turn")
+    assert str(tmp_path) not in str(err.value)  # the page never shows where files live on the server
+
+
+def test_the_markdown_reads_the_line_the_jsonl_keeps_the_log(tmp_path: Path, story: Story) -> None:
+    from stage.transcript import Delete, Edit
+
+    events = [*scene_events(), Edit(seq=6, beat="bedtime", of=4, text="Dad, the stars!"), Delete(seq=7, of=5)]
+    js, md = write_exports(tmp_path, story, events)
+    text = md.read_text()
+    assert "**Lyra:** Dad, the stars!" in text and "script" not in text and "Ann" not in text
+    assert [e.kind for e in read_events(js).events][-2:] == ["edit", "delete"]

@@ -94,7 +94,7 @@ def test_sessions_are_lazy_isolated_and_write_their_own_transcript(
     assert a.events() == [] and a.session is None  # a read creates no session, a visit starts no scene
     last(a.play("bedtime", 0, 3))
     assert a.session is not None and len(speakers(a)) == 3 and b.events() == []
-    assert a.transcript == h.stage.settings.home / "transcripts" / f"ui-{a.session.key}.jsonl"
+    assert a.transcript.parent == h.stage.library.shelf(a.session.owner)  # on the session's own shelf
     assert [e.seq for e in read_events(a.transcript).events] == [e["seq"] for e in a.events()]
     page_b = b.load_page()[1]
     assert 'data-kind="turn"' not in page_b
@@ -314,7 +314,7 @@ def test_pause_while_idle_and_restart(setup: tuple[Handlers, ScriptedModel]) -> 
     assert "Paused" not in x.pause()[2]  # nothing was playing
     out = x.restart("dream-meet")
     assert 'data-beat="dream-meet"' in out[0] and 'data-kind="turn"' not in out[1]
-    assert x.session is not None and x.transcript.name == f"ui-{x.session.key}-2.jsonl"
+    assert x.session is not None and len(h.stage.library.entries(x.session.owner)) == 2  # both kept
 
 
 @pytest.mark.parametrize("setup", [0.02], indirect=True)
