@@ -22,6 +22,7 @@ from stage.transcript import (
     ErrorEvent,
     Event,
     Narration,
+    Rate,
     Rename,
     Rewind,
     SafetyEvent,
@@ -134,6 +135,8 @@ def _change(e: Event) -> str:
             return f"went back to #{e.to}"
         case Rename():
             return f"named the scene “{e.title}”"
+        case Rate():
+            return f"{'took back the thumbs on' if not e.value else e.value + 'd'} line #{e.of}"
     return e.kind
 
 

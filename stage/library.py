@@ -19,11 +19,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from stage.agents.inputs import clean_user_text
 from stage.errors import ConfigError, DataError
 from stage.timeline import Tree
 from stage.transcript import BeatChange, Rename, Transcript, Turn, UserLine, read_events
 
 TRASH = "trash"
+TITLE_CHARS = 80
+
+
+def clean_title(text: str) -> str:
+    """A scene's title as a person typed it, made safe to show and store: one line, at most 80 characters."""
+    return clean_user_text(text, max_chars=TITLE_CHARS).text or "A scene"
 _ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{8}")
 GIST_CHARS = 90
 
@@ -152,7 +159,7 @@ class Library:
         t = Transcript.open(path)
         try:
             beat = t.events[-1].beat if t.events else ""
-            t.append(Rename(beat=beat, title=title.strip()[:80] or "A scene"))
+            t.append(Rename(beat=beat, title=clean_title(title)))
         finally:
             t.close()
 
@@ -174,8 +181,15 @@ class Library:
         return source.rename(folder / source.name)
 
     def restore(self, owner: str, scene_id: str) -> Path:
-        source = self.path(owner, scene_id, trash=True)
-        return source.rename(self.shelf(owner) / source.name)
+        return self.restore_file(self.path(owner, scene_id, trash=True))
+
+    def restore_file(self, path: Path) -> Path:
+        """Move a deleted scene (a file in some shelf's trash of this library) back to its shelf."""
+        source = path.resolve()
+        shelf = source.parent.parent
+        if source.parent.name != TRASH or not source.is_file() or shelf.parent != self.root.resolve():
+            raise ConfigError(f"{path}: not a deleted scene of {self.root} (see `stage scenes --trash`)")
+        return source.rename(shelf / source.name)
 
     def owners(self) -> list[Path]:
         """Every shelf on this machine (for ``stage scenes`` from the terminal, whose user owns the files)."""

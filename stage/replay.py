@@ -21,6 +21,7 @@ from stage.transcript import (
     ErrorEvent,
     Event,
     Narration,
+    Rate,
     Rename,
     Rewind,
     SafetyEvent,
@@ -62,6 +63,8 @@ def signature(e: Event) -> tuple[str, ...]:
         return (e.kind, e.beat, str(e.to))
     if isinstance(e, Rename):
         return (e.kind, e.title)
+    if isinstance(e, Rate):
+        return (e.kind, str(e.of), e.value)
     return (e.kind, e.beat)
 
 
@@ -120,6 +123,8 @@ def replay(
             scene.rewind(mapped(e.to))
         elif isinstance(e, Rename):
             scene.rename(e.title)
+        elif isinstance(e, Rate):
+            scene.rate(mapped(e.of), e.value)
         # the events this one caused sit right after it in both logs: pair their seqs in order
         made = scene.transcript.events[before:]
         for r, m in zip(events[n : n + len(made)], made, strict=False):

@@ -32,6 +32,7 @@ from stage.agents.scorer import Scorer, story_texts
 from stage.director.policy import Decision, Pressure, beat_done, choose_speaker, pressure
 from stage.director.state import SceneState, apply, fold
 from stage.errors import ConfigError, DataError, ModelError
+from stage.library import clean_title
 from stage.llm.base import ChatModel, GenParams, Retry, TextDelta
 from stage.text import split_sentences
 from stage.timeline import Tree
@@ -39,6 +40,7 @@ from stage.transcript import (
     ALTERNATIVE_FIELDS,
     CHANGES,
     EDITABLE,
+    RATINGS,
     Action,
     BeatChange,
     Choose,
@@ -48,6 +50,7 @@ from stage.transcript import (
     ErrorEvent,
     Event,
     Narration,
+    Rate,
     Rename,
     Rewind,
     SafetyEvent,
@@ -177,11 +180,12 @@ class Scene:
     # -- what happens ---------------------------------------------------------------------------------------
 
     def _emit(self, event: Event) -> Event:
-        if isinstance(event, CHANGES):
-            Tree.of([*self.transcript.events, replace(event, seq=self.transcript.next_seq)])  # raises if invalid
+        self.tree.check(replace(event, seq=self.transcript.next_seq))  # a bad change raises before it is written
         stamped = self.transcript.append(event)
         self.tree.add(stamped)
-        if isinstance(stamped, CHANGES):
+        if isinstance(stamped, Rate):
+            pass  # the line reads the same
+        elif isinstance(stamped, CHANGES):
             self.state = fold(self.story.plot, self.names, self.tree.line())
         else:
             apply(self.state, self.story.plot, self.names, stamped)
@@ -418,10 +422,17 @@ class Scene:
             events = [self._emit(Rewind(beat=self.tree.nodes[to].beat, to=to))]
             return events + self._after_utterance()
 
+    def rate(self, of: int, value: str) -> Event:
+        """A reader's thumbs on character turn ``of`` ("like", "dislike", or "" to take them back)."""
+        with self.lock:
+            self._line_event(of, Turn, "rate")
+            if value not in RATINGS:
+                raise ConfigError(f"a rating is like, dislike or nothing, not {value!r}")
+            return self._emit(Rate(beat=self.state.beat.id, of=of, value=value))
+
     def rename(self, title: str) -> Event:
         with self.lock:
-            name = clean_user_text(title, max_chars=80).text
-            return self._emit(Rename(beat=self.state.beat.id, title=name))
+            return self._emit(Rename(beat=self.state.beat.id, title=clean_title(title)))
 
     def fork(self, at: int, path: Path | None) -> Transcript:
         """A new transcript that starts as this scene's line did at event ``at``."""
@@ -436,7 +447,7 @@ class Scene:
             return self._emit(ErrorEvent(beat=self.state.beat.id, message=message, where=where))
 
     def _line_event(self, seq: int, kinds: type[Event] | types.UnionType, verb: str) -> Any:
-        e = next((e for e in self.line if e.seq == seq), None)
+        e = self.tree.on_line(seq)
         if e is None:
             raise ConfigError(f"cannot {verb} line {seq}: it is not in this scene's line (deleted, or on another branch)")
         if not isinstance(e, kinds):

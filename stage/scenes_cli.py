@@ -60,11 +60,10 @@ def run_scenes(args: argparse.Namespace, settings: Settings) -> int:
     story = runtime.story(settings)
     lib = Library(settings.home / "scenes", {c: p.name for c, p in story.personas.items()})
     if args.restore is not None:
-        path = args.restore.resolve()
-        if path.parent.name != TRASH or not path.is_file() or path.parent.parent.parent != lib.root.resolve():
-            raise ConfigError(f"--restore {args.restore}: not a deleted scene of {lib.root} (see --trash)")
-        target = path.parent.parent / path.name
-        path.rename(target)
+        try:
+            target = lib.restore_file(args.restore)
+        except ConfigError as exc:
+            raise ConfigError(f"--restore {exc}") from None
         print(f"restored: {target}")
         return 0
     shelves = lib.owners()

@@ -18,11 +18,13 @@ from stage.errors import DataError
 from stage.transcript import (
     ALTERNATIVE_FIELDS,
     CHANGES,
+    RATINGS,
     Choose,
     Delete,
     Edit,
     Event,
     Narration,
+    Rate,
     Rename,
     Rewind,
     SceneStart,
@@ -58,6 +60,7 @@ class Tree:
     alternatives: dict[int, list[Swipe]] = field(default_factory=dict)
     shown: dict[int, int] = field(default_factory=dict)  # seq -> which alternative stands (0: the turn)
     edited: dict[int, str] = field(default_factory=dict)
+    ratings: dict[int, str] = field(default_factory=dict)  # turn seq -> "like" / "dislike" / ""
     deleted: set[int] = field(default_factory=set)
     title: str = ""
     _on_path: set[int] = field(default_factory=set)
@@ -75,6 +78,9 @@ class Tree:
         return self.path[-1] if self.path else 0
 
     def add(self, e: Event) -> None:
+        """Fold ``e`` in (after ``check``: a change that names a missing or wrong event raises, and leaves
+        the tree as it was)."""
+        self.check(e)
         if not isinstance(e, CHANGES):
             self.parent[e.seq] = self.tip
             self.nodes[e.seq] = e
@@ -85,18 +91,36 @@ class Tree:
             if self._line is not None:
                 self._line.append(e)
             return
+        if isinstance(e, Rate):  # the line reads the same
+            self.ratings[e.of] = e.value
+            return
         self._line = None
         if isinstance(e, Rename):
             self.title = e.title
         elif isinstance(e, Rewind):
-            self._need(e, "to", e.to, (Event,), on_path=False)
             self.path = self._path_to(e.to)
             self._on_path = set(self.path)
         elif isinstance(e, Swipe):
-            self._need(e, "of", e.of, (Turn,))
             self.alternatives.setdefault(e.of, []).append(e)
             self.shown[e.of] = len(self.alternatives[e.of])
             self.edited.pop(e.of, None)  # an edit was of the text it replaces
+        elif isinstance(e, Choose):
+            if self.shown.get(e.of, 0) != e.index:
+                self.edited.pop(e.of, None)
+            self.shown[e.of] = e.index
+        elif isinstance(e, Edit):
+            self.edited[e.of] = e.text
+        elif isinstance(e, Delete):
+            self.deleted.add(e.of)
+
+    def check(self, e: Event) -> None:
+        """Raise ``DataError`` if ``e``, as the next event, names an event it cannot (nothing changes)."""
+        if isinstance(e, Rewind):
+            self._need(e, "to", e.to, (Event,), on_path=False)
+        elif isinstance(e, Swipe | Rate):
+            self._need(e, "of", e.of, (Turn,))
+        elif isinstance(e, Edit | Delete):
+            self._need(e, "of", e.of, EDITABLE_KINDS)
         elif isinstance(e, Choose):
             self._need(e, "of", e.of, (Turn,))
             count = len(self.alternatives.get(e.of, ())) + 1
@@ -105,15 +129,8 @@ class Tree:
                     f"event {e.seq} (choose): index: expected 0 to {count - 1} (turn {e.of} has {count}"
                     f" alternative(s)), got {e.index}"
                 )
-            if self.shown.get(e.of, 0) != e.index:
-                self.edited.pop(e.of, None)
-            self.shown[e.of] = e.index
-        elif isinstance(e, Edit):
-            self._need(e, "of", e.of, EDITABLE_KINDS)
-            self.edited[e.of] = e.text
-        elif isinstance(e, Delete):
-            self._need(e, "of", e.of, EDITABLE_KINDS)
-            self.deleted.add(e.of)
+        if isinstance(e, Rate) and e.value not in RATINGS:
+            raise DataError(f"event {e.seq} (rate): value: expected one of like, dislike or '', got {e.value!r}")
 
     def _need(
         self, e: Event, name: str, seq: int, kinds: tuple[type[Event], ...], on_path: bool = True
@@ -155,6 +172,12 @@ class Tree:
         if seq in self.edited and isinstance(e, EDITABLE_KINDS):
             e = replace(e, text=self.edited[seq])
         return e
+
+    def on_line(self, seq: int) -> Event | None:
+        """Event ``seq`` as it reads on the line that counts; None if it is deleted or on another branch."""
+        if seq not in self._on_path or seq in self.deleted:
+            return None
+        return self.effective(seq)
 
     def line(self) -> list[Event]:
         """The events that count, in order (a new list each call; cached between changes)."""

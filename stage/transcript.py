@@ -233,10 +233,22 @@ class Rename(Event):
     title: str = ""
 
 
+@dataclass(frozen=True)
+class Rate(Event):
+    """A reader's thumbs on character turn ``of`` ("like", "dislike", or "" to take them back): it changes
+    nothing in the line, and is kept as a preference for tuning (which of a turn's alternatives people liked)."""
+
+    kind: ClassVar[str] = "rate"
+    of: int = 0
+    value: str = ""
+
+
+RATINGS = ("like", "dislike", "")
+
 # what a swipe carries of the turn it stands in for (its own text and how it was made)
 ALTERNATIVE_FIELDS = ("text", "model", "prompt_tokens", "completion_tokens", "latency_ms", "flags", "candidates", "chosen")
-CHANGES = (Swipe, Choose, Edit, Delete, Rewind, Rename)
-Change = Swipe | Choose | Edit | Delete | Rewind | Rename
+CHANGES = (Swipe, Choose, Edit, Delete, Rewind, Rename, Rate)
+Change = Swipe | Choose | Edit | Delete | Rewind | Rename | Rate
 
 EVENT_TYPES: dict[str, type[Event]] = {
     t.kind: t

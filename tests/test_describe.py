@@ -5,7 +5,6 @@ The samples are built from ``EVENT_TYPES`` and ``Action`` themselves, so a new e
 
 from __future__ import annotations
 
-import html as html_lib
 import re
 
 import pytest
@@ -27,8 +26,10 @@ from stage.transcript import (
     visitor,
 )
 from stage.types import Story
+from stage.ui.chat import ChatView
 from stage.ui.export import markdown
 from stage.ui.render import Renderer
+from tests.ui.test_chat import Seen
 
 NAMES = {"lyra": "Lyra", "theo": "Theo", "max": "Max"}
 
@@ -86,16 +87,16 @@ def test_every_event_reads_as_something(event: Event) -> None:
 def test_every_renderer_shows_every_event(story: Story, event: Event) -> None:
     line = describe(event, NAMES)
     assert line is not None
-    html = Renderer(story).event(event)
+    messages = ChatView(Renderer(story)).chat([event], None, None).messages
     md = markdown(story, [event])
     console = Console(record=True, width=300, color_system=None)
     Printer(story, console)(event)
     printed = console.export_text()
     row = _row(event, NAMES, {}, {})
     if line.quiet:
-        assert html == "" and md == "" and printed == ""
+        assert messages == [] and md == "" and printed == ""
         return
-    page = html_lib.unescape(re.sub(r"<[^>]+>", "", html))  # what a browser shows
+    page = " ".join(Seen(m["content"]).text for m in messages)  # what a browser shows
     script = re.sub(r"\\(.)", r"\1", md)  # what Markdown shows
     for out in (page, script, printed):
         assert line.text in out, out

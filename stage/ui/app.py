@@ -19,6 +19,8 @@ from stage.llm import params_from
 from stage.llm.base import ChatModel, GenParams
 from stage.settings import Settings
 from stage.transcript import EDITABLE
+from stage.ui.chat import EMPTY, FEEDBACK
+from stage.ui.chat_actions import ChatActions
 from stage.ui.handlers import Handlers
 from stage.ui.render import EMOJI_CHECK
 from stage.ui.scenes import SceneHandlers
@@ -97,6 +99,7 @@ def build(
     sessions = Sessions(stage)
     h = Handlers(stage, sessions)
     sh = SceneHandlers(h)
+    ca = ChatActions(sh)
 
     beats = [(f"{b.position}. {b.title}", b.id) for b in story.plot.beats]
     people = [(p.name, p.id) for p in story.personas.values()]
@@ -109,7 +112,20 @@ def build(
         )
         with gr.Row(equal_height=False, elem_id="stage-main"):
             with gr.Column(scale=3, min_width=420):
-                log_view = gr.HTML(elem_id="transcript", js_on_load=None)
+                log_view = gr.Chatbot(
+                    elem_id="transcript",
+                    label="The scene",
+                    show_label=False,
+                    height="64vh",
+                    min_height=360,
+                    editable="all",
+                    buttons=["copy", "copy_all"],
+                    feedback_options=tuple(FEEDBACK),
+                    group_consecutive_messages=False,
+                    latex_delimiters=[],
+                    placeholder=EMPTY,
+                    layout="bubble",
+                )
                 with gr.Row(elem_id="last-turn"):
                     alt_prev = gr.Button("◀", size="sm", scale=0, min_width=44, elem_id="alt-prev")
                     again = gr.Button("↻ Another reply", size="sm", scale=0, min_width=150, elem_id="swipe")
@@ -262,6 +278,12 @@ def build(
         again.click(sh.swipe_last, [session], api_name="swipe_last", **streamed)
         alt_prev.click(sh.previous, [session], api_name="alt_prev", **streamed)
         alt_next.click(sh.next, [session], api_name="alt_next", **streamed)
+        # the transcript's own chat buttons (stage/ui/chat_actions.py)
+        log_view.retry(ca.retry, [session], api_visibility="private", **streamed)
+        log_view.edit(ca.edit, [session], api_visibility="private", **both)
+        log_view.like(ca.like, [session], api_visibility="private", **both)
+        log_view.clear(h.restart, [start_beat, session], out(message), api_visibility="private", **quick)
+        log_view.undo(ca.undo, [session], out(*panels, message), api_visibility="private", **quick)
         l_swipe.click(sh.swipe, [line_pick, session], api_name="swipe", **streamed)
         l_prev.click(sh.choose_previous, [line_pick, session], api_name="alt_before", **both)
         l_next.click(sh.choose_next, [line_pick, session], api_name="alt_after", **both)

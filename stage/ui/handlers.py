@@ -53,7 +53,11 @@ class Handlers:
             files = (str(js), str(md))
         elif final:
             files = (None, None)
-        return (s.header_html(), s.transcript_html(), status(s.status, s.status_kind), *files, *extra, s)
+        chat = s.chat()
+        # the thumbs already given are a prop of the Chatbot, sent with a complete change (not per token)
+        messages: Any = chat.messages
+        log_value = gr.Chatbot(value=messages, feedback_value=chat.feedback) if final else messages
+        return (s.header_html(), log_value, status(s.status, s.status_kind), *files, *extra, s)
 
     @staticmethod
     def unexpected(exc: BaseException) -> gr.Error:
@@ -182,7 +186,7 @@ class Handlers:
         s.playing = False
         try:
             s.start(beat)
-            s.note("A new scene, at the chosen beat. Press Play.")
+            s.note("A new scene, at the chosen beat (the last one is in your library). Press Play.")
         except StageError as exc:
             s.note(str(exc), "error")
         return self.view(s, "")
@@ -252,7 +256,7 @@ class Handlers:
         return self._act(
             state,
             beat,
-            lambda s, scene: _done(scene.direct(Action.INJECT, text=text), "Event added."),
+            lambda s, scene: done(scene.direct(Action.INJECT, text=text), "Event added."),
             clears=1,
         )
 
@@ -267,14 +271,14 @@ class Handlers:
         return self._act(
             state,
             beat,
-            lambda s, scene: _done(scene.direct(Action.ADD, target=who or ""), "Added to the scene."),
+            lambda s, scene: done(scene.direct(Action.ADD, target=who or ""), "Added to the scene."),
         )
 
     def remove(self, beat: str, who: str | None, state: Session | None) -> Outputs:
         return self._act(
             state,
             beat,
-            lambda s, scene: _done(scene.direct(Action.REMOVE, target=who or ""), "Removed from the scene."),
+            lambda s, scene: done(scene.direct(Action.REMOVE, target=who or ""), "Removed from the scene."),
         )
 
     def edit_persona(
@@ -333,5 +337,6 @@ class Handlers:
         yield self.view(s, s.played)
 
 
-def _done(_: object, message: str) -> str:
+def done(_: object, message: str) -> str:
+    """``message``, once the change before it has been made: a status line for a one-line act."""
     return message

@@ -1,11 +1,11 @@
-"""Transcript events -> HTML for the page, from autoescaped Jinja templates (``templates/*.html.j2``).
+"""The page's HTML around the chat (the scene header, the status line), from autoescaped Jinja templates
+(``templates/*.html.j2``), and how each speaker looks (colour, emoji avatar, initial).
 
 The page shows this HTML as is (``gr.HTML`` does not sanitize), so escaping here is the injection defence:
-a message like ``<img onerror=...>`` must arrive in the browser as text. Every value a template prints is
+a name like ``<img onerror=...>`` must arrive in the browser as text. Every value a template prints is
 escaped unless it is already ``Markup`` (``_finalize``), and template syntax (``$ { } ` ``) is turned into
-entities too, in case a client-side template ever sees it. What an event says and who said it come from
-``stage.describe``; this module adds only the page's dress: colours, avatars, role tags, data-* attributes
-for tests (``data-kind``, ``data-speaker``, ``data-seq``, ``data-action``).
+entities too, in case a client-side template ever sees it. The transcript itself is ``gr.Chatbot`` messages
+(``stage.ui.chat``), escaped as Markdown there.
 """
 
 from __future__ import annotations
@@ -20,14 +20,12 @@ from typing import Any, Literal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from stage.describe import PLAYED, describe
-from stage.transcript import BeatChange, Event, Turn
+from stage.describe import PLAYED
+from stage.transcript import BeatChange, Turn
 from stage.types import Persona, Story
 
 TEMPLATES = Path(__file__).parent / "templates"
 _HEX = re.compile(r"#[0-9a-fA-F]{3,8}")
-# *smiles* -> a stage direction in italics (applied after escaping); not 7*7 or a*b*c
-_EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]{1,200}?)(?<=\S)\*(?![\w*])")
 _TEMPLATE = {"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;"}
 NEUTRAL = "#7a7f8c"
 StatusKind = Literal["info", "error", "busy"]
@@ -59,14 +57,8 @@ def esc(text: object) -> Markup:
     return Markup("".join(_TEMPLATE.get(c, c) for c in out))
 
 
-def prose(text: str) -> Markup:
-    """Escaped text with *emphasis* as italics and line breaks kept."""
-    escaped = str(esc(text))  # a plain str: ``re.sub`` on Markup would escape the <em> it adds
-    return Markup(_EMPHASIS.sub(r"<em>\1</em>", escaped).replace("\n", "<br>"))
-
-
 def _finalize(value: Any) -> Any:
-    """Every ``{{ value }}`` of the templates: markup made by the templates or ``prose`` as is, all else
+    """Every ``{{ value }}`` of the templates: markup made by the templates as is, all else
     escaped by ``esc`` (autoescape alone would leave ``$ { } ` `` as they are)."""
     return value if isinstance(value, Markup) else esc(value)
 
@@ -82,7 +74,6 @@ def _env() -> Environment:
         finalize=_finalize,
         auto_reload=False,  # the templates ship with the package; no stat() per render
     )
-    env.filters["prose"] = prose
     return env
 
 
@@ -117,20 +108,8 @@ class Chip:
     note: str = ""
 
 
-@dataclass
-class Pending:
-    """A turn being generated: who was picked and why, and the text streamed so far."""
-
-    speaker: str
-    reason: str = ""
-    text: str = ""
-    waiting: bool = False  # queued behind another scene's turn
-    retry: str = ""  # why the last attempt was thrown away
-    held: bool = False  # the partial text tripped the content policy: not shown while it streams
-
-
 class Renderer:
-    """HTML for one story's events, header and status lines."""
+    """The page's dress for one story: who looks how (colour, emoji, initial), the header and status lines."""
 
     def __init__(self, story: Story) -> None:
         self.story = story
@@ -154,41 +133,7 @@ class Renderer:
     def chip(self, cid: str, note: str = "") -> Chip:
         return Chip(cid, self.name(cid), self.look(cid), note)
 
-    # -- events ---------------------------------------------------------------------------------------------
-
-    def event(self, e: Event, alternative: tuple[int, int, bool] = (0, 1, False)) -> str:
-        """One event as HTML ("" for events that have no place on the page). ``alternative``: which of the
-        line's alternatives is shown, how many there are, and whether a writer edited it."""
-        line = describe(e, self.names)
-        if line is None:
-            return ""
-        shown, count, edited = alternative
-        values: dict[str, Any] = {
-            "line": line,
-            "e": e,
-            "alt": f"{shown + 1}/{count}" if count > 1 else "",
-            "edited": edited,
-        }
-        if line.speaker is not None:
-            values["look"] = self.look(line.speaker.id, line.speaker.name)
-        if isinstance(e, Turn):
-            p = self.persona(e.speaker)
-            values.update(role=p.role if p else "", role_short=short(p.role) if p else "", stats=_stats(e))
-        if isinstance(e, BeatChange):
-            values["chips"] = [self.chip(c) for c in e.present]
-        return _render("event.html.j2", **values)
-
-    def pending(self, p: Pending) -> str:
-        name = self.name(p.speaker) or "…"
-        return _render("pending.html.j2", p=p, name=name, look=self.look(p.speaker, name))
-
     # -- whole panels ---------------------------------------------------------------------------------------
-
-    def transcript(self, parts: list[str], pending: Pending | None) -> str:
-        """The log in a bottom-anchored scroller: column-reverse keeps the newest line in view; ``parts`` are
-        HTML from ``event``."""
-        body = "".join(parts) + (self.pending(pending) if pending is not None else "")
-        return _render("log.html.j2", body=Markup(body))
 
     def header(
         self, beat: BeatChange | None, present: list[str], humans: set[str], state: str, turns: int
@@ -205,7 +150,7 @@ class Renderer:
         )
 
 
-def _stats(t: Turn) -> list[tuple[str, str]]:
+def stats(t: Turn) -> list[tuple[str, str]]:
     """A turn's small print (after the lore it used): tokens, timings, model, retries, guards."""
     seconds = t.latency_ms / 1000
     rate = f"{t.completion_tokens / seconds:.1f}" if seconds >= 0.05 and t.completion_tokens else "–"

@@ -14,11 +14,11 @@ from typing import Any
 
 import gradio as gr
 
-from stage.errors import StageError
+from stage.errors import ConfigError, StageError
 from stage.library import Entry, new_owner
 from stage.scene import Scene
 from stage.transcript import Narration, Turn, UserLine
-from stage.ui.handlers import Handlers, Outputs
+from stage.ui.handlers import Handlers, Outputs, done
 from stage.ui.render import esc
 from stage.ui.session import Session
 
@@ -144,7 +144,7 @@ class SceneHandlers:
 
     def restore(self, scene_id: str | None, state: Session | None) -> Outputs:
         return self._library_act(
-            state, lambda s: _done(self.library.restore(s.owner, scene_id or ""), "Restored to the library.")
+            state, lambda s: done(self.library.restore(s.owner, scene_id or ""), "Restored to the library.")
         )
 
     # -- the line -------------------------------------------------------------------------------------------
@@ -222,13 +222,13 @@ class SceneHandlers:
 
     def edit(self, seq: int | None, text: str, state: Session | None) -> Outputs:
         return self._line_act(
-            state, lambda s, scene: _done(scene.edit(int(seq or 0), text or ""), f"Line #{seq} corrected.")
+            state, lambda s, scene: done(scene.edit(int(seq or 0), text or ""), f"Line #{seq} corrected.")
         )
 
     def delete(self, seq: int | None, state: Session | None) -> Outputs:
         return self._line_act(
             state,
-            lambda s, scene: _done(
+            lambda s, scene: done(
                 scene.delete(int(seq or 0)), f"Line #{seq} deleted (it stays in the log)."
             ),
         )
@@ -258,8 +258,6 @@ class SceneHandlers:
 
 
 def raise_busy() -> None:
-    from stage.errors import ConfigError
-
     raise ConfigError("that scene is open in another tab; change it there")
 
 
@@ -267,10 +265,6 @@ def _chose(scene: Scene, seq: int, index: int) -> str:
     scene.choose(seq, index)
     count = scene.tree.count(seq)[1]
     return f"Alternative {index + 1} of {count} stands for #{seq}."
-
-
-def _done(_: object, message: str) -> str:
-    return message
 
 
 def _last_turn(scene: Scene | None) -> int:

@@ -30,7 +30,8 @@ from stage.scene import Scene
 from stage.settings import Settings
 from stage.transcript import BeatChange, Event, Turn
 from stage.types import Story
-from stage.ui.render import Pending, Renderer, StatusKind
+from stage.ui.chat import Chat, ChatView, Pending
+from stage.ui.render import Renderer, StatusKind
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,14 @@ class Stage:
     retriever: Retriever
     params: GenParams
     renderer: Renderer = field(init=False)
+    chat: ChatView = field(init=False)
     library: Library = field(init=False)
     open_scenes: OpenScenes = field(init=False)
     turn_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.story)
+        self.chat = ChatView(self.renderer)
         self.library = Library(self.settings.home / "scenes", {c: p.name for c, p in self.story.personas.items()})
         self.open_scenes = OpenScenes()
 
@@ -153,8 +156,6 @@ class Session:
         self.lock = threading.RLock()  # guards replacing the scene
         self.token = secrets.token_urlsafe(16)  # names the export folder, which is served: unguessable
         self.reveal: int | None = None  # while a loaded transcript is replayed: events shown so far
-        self._parts: dict[tuple[object, ...], str] = {}  # rendered HTML of self.scene's lines, by what they show
-        self._render_lock = threading.Lock()
         self._held = _Held(stage.exports / self.token, stage.open_scenes, self.key)
         # released once: by close(), or when a session Gradio dropped is garbage-collected, or at exit
         self._release = weakref.finalize(self, self._held.release)
@@ -257,33 +258,21 @@ class Session:
         self._held.path = scene.transcript.path
         self.pending = None
         self.played = ""
-        with self._render_lock:
-            self._parts = {}
 
     # -- what the page shows --------------------------------------------------------------------------------
 
     def note(self, text: str, kind: StatusKind = "info") -> None:
         self.status, self.status_kind = text, kind
 
-    def transcript_html(self) -> str:
-        """The scene's line (``Scene.line``: swipes, edits, deletes and rewinds applied), rendered; a line is
-        rendered again only when what it shows changed."""
-        r = self.stage.renderer
+    def chat(self) -> Chat:
+        """The scene's line (``Scene.line``: swipes, edits, deletes and rewinds applied) as the page's chat
+        messages, with the turn being written last."""
         scene = self.scene
-        with self._render_lock:
-            if scene is None:
-                return r.transcript([], self.pending)
-            tree = scene.tree
-            parts = []
-            for e in scene.line:
-                shown, count = tree.count(e.seq)
-                mark = (shown, count, tree.is_edited(e.seq))
-                key = (e.seq, getattr(e, "text", ""), *mark)
-                if key not in self._parts:
-                    self._parts[key] = r.event(e, alternative=mark)
-                parts.append(self._parts[key])
-            shown_parts = parts if self.reveal is None else parts[: self.reveal]
-            return r.transcript(shown_parts, self.pending)
+        if scene is None:
+            return self.stage.chat.chat([], None, self.pending)
+        events = scene.line
+        shown = events if self.reveal is None else events[: self.reveal]
+        return self.stage.chat.chat(shown, scene.tree, self.pending)
 
     def header_html(self) -> str:
         scene = self.scene

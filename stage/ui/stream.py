@@ -18,7 +18,7 @@ from stage.errors import ConfigError
 from stage.llm.base import Retry, TextDelta
 from stage.scene import Progress, Scene, Wrote
 from stage.transcript import Event
-from stage.ui.render import Pending
+from stage.ui.chat import Pending
 from stage.ui.session import Session
 
 TICK = 0.05  # seconds between renders while tokens stream: enough for the eye, light on the wire

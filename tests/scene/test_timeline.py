@@ -22,6 +22,7 @@ from stage.transcript import (
     Choose,
     Delete,
     Edit,
+    Rate,
     Rewind,
     Swipe,
     Turn,
@@ -258,11 +259,12 @@ def test_changes_append_and_never_rewrite(story, tmp_path: Path) -> None:  # typ
     sc.delete(t.seq)
     sc.rewind(turns(sc.line)[0].seq)
     sc.rename("The night of the orchard")
+    sc.rate(turns(sc.line)[0].seq, "like")
     sc.transcript.close()
     after = path.read_bytes()
     assert after.startswith(before)
     kinds = [json.loads(x)["kind"] for x in after[len(before) :].decode().splitlines()]
-    assert kinds[:6] == ["swipe", "choose", "edit", "delete", "rewind", "rename"]
+    assert kinds[:7] == ["swipe", "choose", "edit", "delete", "rewind", "rename", "rate"]
     assert Tree.of(read_events(path).events).title == "The night of the orchard"
 
 
@@ -297,6 +299,8 @@ def test_an_old_transcript_can_be_swiped_and_edited_and_still_replays(story, tmp
         (Choose(of=999, index=1), "event {seq} (choose): of: expected the seq of a turn before it, got 999"),
         (Rewind(to=999), "event {seq} (rewind): to: expected the seq of an event before it, got 999"),
         (Swipe(of=2, text="x"), "event {seq} (swipe): of: expected a turn, got event 2, a beat"),
+        (Rate(of=2, value="like"), "event {seq} (rate): of: expected a turn, got event 2, a beat"),
+        (Rate(of=4, value="love"), "event {seq} (rate): value: expected one of like, dislike or '', got 'love'"),
     ],
 )
 def test_a_change_that_names_a_missing_or_wrong_event_is_a_clear_error(
@@ -315,6 +319,27 @@ def test_a_change_that_names_a_missing_or_wrong_event_is_a_clear_error(
     assert str(err.value) == f"{path}: " + expected.format(seq=seq)
     with pytest.raises(ConfigError, match="not in this scene's line"):
         new(story, None).edit(999, "x")
+
+
+def test_thumbs_are_kept_change_nothing_the_characters_hear_and_replay(story, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "rated.jsonl"
+    sc = new(story, path)
+    sc.run(3)
+    first, second = turns(sc.line)[:2]
+    state, said = sc.state, [to_dict(e) for e in sc.line]
+    sc.rate(first.seq, "like")
+    sc.rate(second.seq, "dislike")
+    sc.rate(first.seq, "")  # taken back
+    assert sc.tree.ratings == {first.seq: "", second.seq: "dislike"}
+    assert [to_dict(e) for e in sc.line] == said and sc.state is state  # the line and the director's state stand
+    with pytest.raises(ConfigError, match="like, dislike or nothing"):
+        sc.rate(first.seq, "love")
+    with pytest.raises(ConfigError, match="it is a beat event"):
+        sc.rate(next(e.seq for e in sc.line if isinstance(e, BeatChange)), "like")
+    sc.run(1)
+    sc.transcript.close()
+    assert Tree.of(read_events(path).events).ratings == {first.seq: "", second.seq: "dislike"}
+    assert check(story, path) == ""
 
 
 # -- a kill -9 in the middle of a change loses nothing already written --------------------------------------------

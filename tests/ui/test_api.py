@@ -17,6 +17,7 @@ from stage.llm.scripted import ScriptedModel
 from stage.settings import Settings
 from stage.ui.app import parse_auth
 from stage.ui.session import SESSION_TTL_S, Session
+from tests.ui.chatlog import Log
 from tests.ui.conftest import Served, held_open, serve, stop, wait_for
 
 
@@ -34,12 +35,12 @@ def test_watch_streams_turns_from_several_speakers(scripted_app: Served) -> None
     final = job.result(timeout=60)
     updates = job.outputs()
     assert len(updates) > 4, "play streams partial renders, not only the end result"
-    assert any('data-kind="pending"' in u[1] for u in updates)
+    assert any(Log.of(u[1]).pending() is not None for u in updates)
     said = turns(c)
     assert len(said) == 4 and len({t["speaker"] for t in said}) >= 2
     assert all(t["text"] and t["reason"] for t in said)
     assert "Played 4 turn(s)" in final[2]
-    assert final[1].count('data-kind="turn"') == 4
+    assert len(Log.of(final[1]).turns()) == 4
 
 
 def test_join_gets_the_named_characters_reply(scripted_app: Served) -> None:
@@ -58,7 +59,7 @@ def test_two_sessions_never_see_each_other(scripted_app: Served) -> None:
     a.predict("bedtime", "Ann", "", "Lyra, a secret from tab A.", api_name="/send")
     b.predict("bedtime", 0, 2, api_name="/play")
     b_page = b.predict(api_name="/page")
-    assert "secret from tab A" not in b_page[1]
+    assert "secret from tab A" not in Log.of(b_page[1])
     assert not any(e["kind"] == "user" for e in b.predict(api_name="/events"))
     assert len(turns(a)) == 1 and len(turns(b)) == 2
     files = sorted(p.name for p in (scripted_app.settings.home / "scenes").glob("*/*.jsonl"))
@@ -145,7 +146,7 @@ def test_direct_goto_inject_and_force(scripted_app: Served) -> None:
     out = c.predict("bedtime", "dream-meet", api_name="/goto")
     assert 'data-beat="dream-meet"' in out[0]
     out = c.predict("bedtime", "The lantern fruit flickers.", api_name="/inject")
-    assert 'data-source="writer"' in out[1] and "The lantern fruit flickers." in out[1]
+    assert "✎ _writer_\n\nThe lantern fruit flickers." in Log.of(out[1])
     c.predict("bedtime", "max", api_name="/force")
     c.predict("bedtime", api_name="/step")
     assert turns(c)[-1]["speaker"] == "max"

@@ -9,21 +9,21 @@ from typing import Any
 
 import pytest
 
+from tests.ui.chatpage import rows, turns, until, wait_turns
 from tests.ui.conftest import SCREENSHOTS, Served
 
 pytestmark = pytest.mark.browser
 
-TURNS = '#transcript [data-kind="turn"]'
 MODEL_WAIT = 240_000  # ms; a turn takes seconds on an idle machine, much longer when the cores are shared
-SPEAKERS_JS = (
-    "() => [...document.querySelectorAll('#transcript [data-kind=turn]')].map(e => e.dataset.speaker)"
-)
 
 
 def open_stage(page: Any, app: Served) -> None:
     page.goto(app.url)
     page.wait_for_selector("#scene-header .scene-header")
-    page.wait_for_selector("#transcript .log")
+    page.wait_for_selector("#transcript")
+    # the page's load has given this browser its library id (stage/ui/scenes.py: open_page); a click before
+    # that would start a scene in a session that does not know its browser yet
+    page.wait_for_function("() => localStorage.getItem('stage-library')")
 
 
 def set_slider(page: Any, elem_id: str, value: float) -> None:
@@ -65,21 +65,22 @@ def test_play_streams_a_conversation_between_characters(page: Any, model_app: Se
     set_slider(page, "speed", 0)
     set_slider(page, "turn-cap", 2)
     page.click("#play")
-    pending = page.wait_for_selector('#transcript [data-kind="pending"] .text .cursor')
-    assert pending is not None  # the turn is shown while its tokens arrive
-    page.wait_for_function(f"() => document.querySelectorAll('{TURNS}').length >= 2", timeout=MODEL_WAIT)
-    speakers = page.evaluate(SPEAKERS_JS)
-    assert len(set(speakers)) >= 2, speakers
+    # the turn is shown while its tokens arrive, under the director's pending thought
+    until(page, lambda: any(r.thought.endswith("speaks next") for r in rows(page)), "a turn being written")
+    wait_turns(page, 2, at_least=True, timeout_s=MODEL_WAIT / 1000)
+    said = turns(page)
+    assert len({t.name for t in said}) >= 2, [t.header for t in said]
     header = page.locator("#scene-header .scene-header")
     assert header.get_attribute("data-beat") == "bedtime"
     assert header.locator(".chip").count() >= 2
-    first = page.locator(TURNS).first
-    assert first.locator(".name").inner_text().strip()
-    assert "director:" in first.locator(".why").inner_text()
-    first.locator("details summary").click()
-    detail = first.locator("details").inner_text()
-    assert "time to first token" in detail and "tokens/s" in detail
-    assert first.locator("details code").count() >= 1, "the Chroma store gave the turn some lore"
+    first = said[0]
+    assert first.name and first.line
+    why = rows(page)[first.index - 1]
+    assert why.thought.startswith(f"🎬 why {first.name}:")
+    page.locator("#transcript .message-row").nth(why.index).locator(".thought-group .title").click()
+    until(page, lambda: "time to first token" in rows(page)[why.index].text, "the turn's details")
+    detail = rows(page)[why.index].text
+    assert "tokens/s" in detail and "lore used: none" not in detail, "the Chroma store gave the turn some lore"
     page.wait_for_selector('#status [data-kind="info"]', timeout=MODEL_WAIT)  # play has finished
     shot(page, "01-watch-two-characters")
 
@@ -91,9 +92,11 @@ def test_a_visitor_names_a_character_and_gets_their_reply(page: Any, model_app: 
     type_into(page, "visitor-name", "Ann")
     type_into(page, "message", "Theo, are you still at work tonight?")
     page.click("#send")
-    page.wait_for_selector('#transcript [data-kind="user"][data-speaker="visitor:Ann"]')
-    reply = page.wait_for_selector('#transcript [data-kind="user"] ~ [data-kind="turn"]', timeout=MODEL_WAIT)
-    assert reply is not None and reply.get_attribute("data-speaker") == "theo"
+    until(page, lambda: any(r.user and r.name == "Ann" for r in rows(page)), "Ann's line")
+    asked = next(r for r in rows(page) if r.user)
+    until(page, lambda: any(t.index > asked.index for t in turns(page)), "a reply", MODEL_WAIT / 1000)
+    reply = next(t for t in turns(page) if t.index > asked.index)
+    assert reply.name == "Theo", reply.header
     assert page.input_value("#message textarea, #message input") == ""
     shot(page, "02-join-visitor-reply")
 
@@ -104,13 +107,14 @@ def test_director_injects_an_event_and_moves_the_beat(page: Any, model_app: Serv
     page.get_by_role("tab", name="Direct").click()
     type_into(page, "event-text", "A thunderclap rattles the window.")
     page.click("#inject")
-    event = page.wait_for_selector('#transcript [data-kind="narration"][data-source="writer"]')
-    assert event is not None and "A thunderclap rattles the window." in event.inner_text()
+    shown = "✎ writer\n\nA thunderclap rattles the window."
+    until(page, lambda: any(r.text == shown for r in rows(page)), "the writer's event")
     choose(page, "goto-beat", "2. At the Edge of the Orchard")
     page.click("#goto")
     page.wait_for_selector('#scene-header .scene-header[data-beat="dream-meet"]')
     assert "At the Edge of the Orchard" in page.locator("#scene-header").inner_text()
-    assert page.locator('#transcript [data-kind="beat"][data-beat="dream-meet"]').count() == 1
+    beat = [r for r in rows(page) if r.text.startswith("Beat 2 · At the Edge of the Orchard")]
+    assert len(beat) == 1
     shot(page, "03-direct-inject-and-goto")
 
 
@@ -126,12 +130,10 @@ def test_html_and_script_in_a_message_are_shown_as_text(page: Any, scripted_app:
     type_into(page, "visitor-name", '<i id="pwn-name">Eve</i>')
     type_into(page, "message", attack)
     page.click("#send")
-    page.wait_for_selector('#transcript [data-kind="user"] ~ [data-kind="turn"]')
-    line = page.locator('#transcript [data-kind="user"]')
-    assert line.count() == 1
-    assert line.get_attribute("data-speaker") == 'visitor:<i id="pwn-name">Eve</i>'
-    assert line.locator(".name").inner_text() == '<i id="pwn-name">Eve</i>'
-    assert line.locator(".text").inner_text() == attack
+    until(page, lambda: any(t.index > 0 and rows(page)[t.index - 2].user for t in turns(page)), "a reply")
+    (line,) = [r for r in rows(page) if r.user]
+    assert line.header == '<i id="pwn-name">Eve</i> · (a visitor)'
+    assert line.line == attack
     assert page.locator("#pwn, #pwn-name, #transcript img, #transcript script").count() == 0
     assert page.evaluate("() => window.__pwned") is None
     assert dialogs == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from stage.settings import Settings
 from stage.transcript import read_events
 from stage.ui.handlers import Handlers
 from stage.ui.session import Session, Sessions, Stage
+from tests.ui.chatlog import Log
 from tests.ui.conftest import held_open
 
 
@@ -96,8 +96,7 @@ def test_sessions_are_lazy_isolated_and_write_their_own_transcript(
     assert a.session is not None and len(speakers(a)) == 3 and b.events() == []
     assert a.transcript.parent == h.stage.library.shelf(a.session.owner)  # on the session's own shelf
     assert [e.seq for e in read_events(a.transcript).events] == [e["seq"] for e in a.events()]
-    page_b = b.load_page()[1]
-    assert 'data-kind="turn"' not in page_b
+    assert not Log.of(b.load_page()[1]).turns()
     assert b.session is not None and b.session is not a.session and b.session.scene is None
     assert len(h.sessions) == 2
 
@@ -171,16 +170,11 @@ def test_shutdown_closes_every_live_session(setup: tuple[Handlers, ScriptedModel
 def test_a_turn_streams_token_by_token(setup: tuple[Handlers, ScriptedModel]) -> None:
     h, scripted = setup
     scripted.enqueue("one two three four five six seven eight")
-    renders = [out[1] for out in Tab(h).step("bedtime")]
-    partial = [r for r in renders if 'data-kind="pending"' in r]
-    texts = [
-        re.search(r'data-kind="pending".*?class="text">(.*?)<span class="cursor"', r, re.S) for r in partial
-    ]
-    grown = [m.group(1) for m in texts if m]
+    renders = [Log.of(out[1]) for out in Tab(h).step("bedtime")]
+    grown = [p for p in (r.pending() for r in renders) if p is not None and p.endswith("▍")]
     assert len(set(grown)) >= 3, "expected several partial renders while the turn streamed"
-    assert (
-        'data-kind="pending"' not in renders[-1] and "one two three four five six seven eight" in renders[-1]
-    )
+    assert renders[-1].pending() is None
+    assert "one two three four five six seven eight" in renders[-1]
 
 
 def test_play_stops_at_the_turn_cap_and_on_pause(setup: tuple[Handlers, ScriptedModel]) -> None:
@@ -203,7 +197,7 @@ def test_a_model_error_is_shown_and_the_next_step_works(setup: tuple[Handlers, S
     assert (
         "status-error" in out[2] and "The model did not answer" in out[2] and "Press Play or Step" in out[2]
     )
-    assert 'data-kind="error"' in out[1]
+    assert "The model did not answer" in Log.of(out[1])
     out = last(e.step("bedtime"))
     assert "status-error" not in out[2] and len(speakers(e)) == 1
     kinds = [ev["kind"] for ev in e.events()]
@@ -218,7 +212,7 @@ def test_naming_a_character_gets_their_answer(setup: tuple[Handlers, ScriptedMod
     user = next(i for i, e in enumerate(events) if e["kind"] == "user")
     assert events[user]["name"] == "Ann"
     assert next(e for e in events[user:] if e["kind"] == "turn")["speaker"] == "zara"
-    assert out[-1] == "" and 'data-speaker="visitor:Ann"' in out[1]
+    assert out[-1] == "" and Log.of(out[1]).spoken_by("Ann")[0].endswith("Zara, is the band tuned?")
 
 
 def test_a_person_playing_a_character_is_never_picked_by_the_director(
@@ -247,7 +241,7 @@ def test_writers_controls_change_the_scene(setup: tuple[Handlers, ScriptedModel]
     h, scripted = setup
     d, other = Tab(h), Tab(h)
     out = d.inject("bedtime", "A siren wails outside.")
-    assert 'data-source="writer"' in out[1] and "A siren wails outside." in out[1] and out[-1] == ""
+    assert "✎ _writer_\n\nA siren wails outside." in Log.of(out[1]) and out[-1] == ""
     d.force("bedtime", "zara")
     last(d.step("bedtime"))
     assert speakers(d) == ["zara"]
@@ -279,7 +273,7 @@ def test_a_saved_transcript_loads_replays_and_continues(
     saved.write_bytes(old.transcript.read_bytes())
     outputs = list(new.load(str(saved)))
     assert len(outputs) > 3, "the transcript is replayed onto the page, event by event"
-    assert outputs[0][1].count('data-kind="turn"') < outputs[-1][1].count('data-kind="turn"') == 3
+    assert len(Log.of(outputs[0][1]).turns()) < len(Log.of(outputs[-1][1]).turns()) == 3
     assert "Loaded" in outputs[-1][2] and "press Play to continue" in outputs[-1][2]
     assert new.events() == old.events()
     last(new.step("bedtime"))
@@ -302,9 +296,9 @@ def test_a_scene_waits_its_turn_while_another_scene_is_generating(
     with h.stage.turn_lock:  # another session's character is speaking
         stepping = w.step("bedtime")
         first = next(stepping)
-        assert "waiting for the model" in first[1] and first[3] is not None
+        assert "waiting for the model" in Log.of(first[1]) and first[3] is not None
     rest = list(stepping)
-    assert "waiting for the model" not in rest[-1][1] and len(speakers(w)) == 1
+    assert "waiting for the model" not in Log.of(rest[-1][1]) and len(speakers(w)) == 1
 
 
 def test_pause_while_idle_and_restart(setup: tuple[Handlers, ScriptedModel]) -> None:
@@ -313,7 +307,7 @@ def test_pause_while_idle_and_restart(setup: tuple[Handlers, ScriptedModel]) -> 
     last(x.play("bedtime", 0, 2))
     assert "Paused" not in x.pause()[2]  # nothing was playing
     out = x.restart("dream-meet")
-    assert 'data-beat="dream-meet"' in out[0] and 'data-kind="turn"' not in out[1]
+    assert 'data-beat="dream-meet"' in out[0] and not Log.of(out[1]).turns()
     assert x.session is not None and len(h.stage.library.entries(x.session.owner)) == 2  # both kept
 
 
@@ -321,7 +315,7 @@ def test_pause_while_idle_and_restart(setup: tuple[Handlers, ScriptedModel]) -> 
 def test_unsafe_words_are_not_shown_while_they_stream(setup: tuple[Handlers, ScriptedModel]) -> None:
     h, scripted = setup
     scripted.enqueue("Well the gore was everywhere and more words follow here", "A calm and kind reply.")
-    renders = [out[1] for out in Tab(h).step("bedtime")]
+    renders = [Log.of(out[1]) for out in Tab(h).step("bedtime")]
     assert not any("gore" in r for r in renders)
     assert any("held back by the content policy" in r for r in renders)
     assert "A calm and kind reply." in renders[-1]

@@ -8,16 +8,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import pytest
 
 from stage import runtime
 from stage.llm import params_from
 from stage.llm.scripted import ScriptedModel
 from stage.settings import Settings
-from stage.transcript import Turn, read_events
+from stage.transcript import Turn, UserLine, read_events
+from stage.ui.chat_actions import ChatActions
 from stage.ui.handlers import Handlers
 from stage.ui.scenes import SceneHandlers
 from stage.ui.session import Session, Sessions, Stage
+from tests.ui.chatlog import Log
 from tests.ui.test_handlers import Tab, last
 
 BROWSER_A = "a" * 32
@@ -64,8 +67,8 @@ class Page:
         return call
 
     @property
-    def html(self) -> str:
-        return str(self.shown[1])
+    def log(self) -> Log:
+        return Log.of(self.shown[1])
 
     @property
     def status(self) -> str:
@@ -93,20 +96,20 @@ def prompt(sh: SceneHandlers) -> str:
 
 
 def turns_on_page(page: Page) -> int:
-    return page.html.count('data-kind="turn"')
+    return len(page.log.turns())
 
 
 def test_a_reload_reopens_the_last_scene_and_another_browser_sees_none_of_it(sh: SceneHandlers) -> None:
     a = Page(sh, BROWSER_A)
-    assert a.kept == BROWSER_A and 'data-kind="turn"' not in a.html
+    assert a.kept == BROWSER_A and not a.log.turns()
     last(a.tab.play("bedtime", 0, 3))
     last(a.tab.send("bedtime", "Sam", "", "Lyra, a secret only browser A knows."))
     again = Page(sh, BROWSER_A)  # the reload: a new session, the same browser id
-    assert again.session is not a.session and "a secret only browser A knows" in again.html
+    assert again.session is not a.session and "a secret only browser A knows" in again.log
     assert turns_on_page(again) >= 4 and "Welcome back" in again.status
     assert again.session.scene is a.session.scene  # one writer for the file, shared
     other = Page(sh, BROWSER_B)
-    assert "a secret only browser A knows" not in other.html and other.session.scene is None
+    assert "a secret only browser A knows" not in other.log and other.session.scene is None
     assert 'data-scenes="0"' in other.panel()[6]
     with pytest.raises(Exception, match="no scene"):
         sh.library.path(other.session.owner, a.session.scene.transcript.path.stem)  # type: ignore[union-attr]
@@ -132,7 +135,7 @@ def test_the_library_survives_an_app_restart(tmp_path: Path) -> None:
     first.h.sessions.close_all()
     second = make(tmp_path, ScriptedModel(seed=8))  # a new process: nothing shared but the home folder
     b = Page(second, BROWSER_A)
-    assert all(t in b.html for t in said)
+    assert all(t in b.log for t in said)
     last(b.tab.step("bedtime"))
     assert len([e for e in b.session.scene.line if isinstance(e, Turn)]) == 3  # type: ignore[union-attr]
     second.h.sessions.close_all()
@@ -148,7 +151,7 @@ def test_rename_duplicate_delete_restore(sh: SceneHandlers) -> None:
     entries = sh.library.entries(a.session.owner)
     assert len(entries) == 2 and any(e.title == "Lyra's first night (copy)" for e in entries)
     a.trash(sid)
-    assert a.session.scene is None and 'data-kind="turn"' not in a.html
+    assert a.session.scene is None and not a.log.turns()
     assert [e.title for e in sh.library.entries(a.session.owner, trash=True)] == ["Lyra's first night"]
     a.restore(sid)
     a.continue_scene(sid)
@@ -163,13 +166,13 @@ def test_swipe_and_browse_change_the_page_and_the_next_prompt(sh: SceneHandlers)
     seq = [e for e in scene.line if isinstance(e, Turn)][-1].seq
     first = scene.tree.effective(seq).text
     a.swipe_last()
-    assert 'data-alt="2/2"' in a.html and "Alternative 2 of 2" in a.status
+    assert "`2/2`" in a.log and "Alternative 2 of 2" in a.status
     second = scene.tree.effective(seq).text
     a.next()  # → past the last one makes a new one
-    assert 'data-alt="3/3"' in a.html
+    assert "`3/3`" in a.log
     a.previous()
     a.previous()
-    assert 'data-alt="1/3"' in a.html and scene.tree.effective(seq).text == first
+    assert "`1/3`" in a.log and scene.tree.effective(seq).text == first
     a.choose_next(seq)
     assert scene.tree.effective(seq).text == second
     last(a.tab.step("bedtime"))
@@ -184,22 +187,54 @@ def test_edit_delete_rewind_and_fork_from_the_lines_panel(sh: SceneHandlers) -> 
     seqs = [e.seq for e in scene.line if isinstance(e, Turn)]
     assert sh.line_text(seqs[-1], a.session) == scene.tree.effective(seqs[-1]).text
     a.edit(seqs[-1], "The lanterns are humming tonight.")
-    assert "The lanterns are humming tonight." in a.html and 'class="edited"' in a.html
+    assert "The lanterns are humming tonight." in a.log and "`edited`" in a.log
     last(a.tab.step("bedtime"))
     assert "The lanterns are humming tonight." in prompt(sh)
     a.delete(seqs[0])
-    assert f'data-seq="{seqs[0]}"' not in a.html
+    assert seqs[0] not in a.session.chat().seqs and turns_on_page(a) == len(seqs)  # 4 played, 1 more, 1 gone
     a.rewind(seqs[1])
     assert turns_on_page(a) == 1 and 'data-branches="1"' in a.shown[9]
     tip = a.shown[10]["choices"][0][1]
     a.rewind(tip)  # back to the branch
-    assert "The lanterns are humming tonight." in a.html
+    assert "The lanterns are humming tonight." in a.log
     before = scene.transcript.path
     a.fork(seqs[2])
     assert a.session.scene is not scene and a.session.scene.transcript.path != before  # type: ignore[union-attr]
-    assert "The lanterns are humming tonight." not in a.html  # the fork ends before the edited line
+    assert "The lanterns are humming tonight." not in a.log  # the fork ends before the edited line
     assert len(sh.library.entries(a.session.owner)) == 2
     a.edit(9999, "nothing")
     assert "not in this scene" in a.status
     raw = read_events(before).events  # type: ignore[arg-type]
     assert [e.kind for e in raw].count("edit") == 1 and [e.kind for e in raw].count("rewind") == 2
+
+
+def test_the_chats_own_buttons_retry_edit_like_and_undo(sh: SceneHandlers) -> None:
+    """gr.Chatbot's ↻, ✎, 👍 and ↶ name a message by its index on the page; each reaches the line it shows."""
+    a = Page(sh, BROWSER_A)
+    ca = ChatActions(sh)
+    last(a.tab.send("bedtime", "Ann", "", "Lyra, what is your band doing?"))
+    scene = a.session.scene
+    assert scene is not None
+    chat = a.session.chat()
+    reply = [e for e in scene.line if isinstance(e, Turn)][-1]
+    at = chat.seqs.index(reply.seq)
+
+    edited = chat.messages[at]["content"].split("\n\n")[0] + "\n\nIt glows green \\[really\\]."
+    *shown, _ = ca.edit(a.session, gr.EditData(None, {"index": at, "value": edited, "previous_value": ""}))
+    assert scene.tree.effective(reply.seq).text == "It glows green [really]."  # the header is not the line
+    assert "It glows green \\[really\\]." in Log.of(shown[1]) and "`edited`" in Log.of(shown[1])
+
+    *shown, _ = ca.like(a.session, gr.LikeData(None, {"index": at, "value": "", "liked": True}))
+    log = Log.of(shown[1])
+    assert scene.tree.ratings == {reply.seq: "like"} and log.feedback is not None and "Like" in log.feedback
+    *shown, _ = ca.like(a.session, gr.LikeData(None, {"index": at - 1, "value": "", "liked": True}))
+    assert "not a line" in str(shown[2]) and scene.tree.ratings == {reply.seq: "like"}  # a thought
+
+    count = scene.tree.count(reply.seq)[1]
+    *_, (*shown, _) = ca.retry(a.session, gr.RetryData(None, {"index": 0, "value": ""}))
+    assert scene.tree.count(reply.seq)[1] == count + 1  # another reply for the last turn, kept beside
+
+    asked = chat.seqs.index(next(e.seq for e in scene.line if isinstance(e, UserLine)))
+    *shown, box, _ = ca.undo(a.session, gr.UndoData(None, {"index": asked, "value": ""}))
+    assert box == "Lyra, what is your band doing?"  # back in the message box, as Gradio's undo does
+    assert not any(isinstance(e, UserLine) for e in scene.line) and len(scene.tree.branches()) == 1
