@@ -29,6 +29,7 @@ EMPTY = (
     "Pick a starting beat and press **▶ Play** to watch the characters, or open **Join** and say hello."
 )
 FEEDBACK = {"Like": "like", "Dislike": "dislike"}  # the Chatbot's thumbs -> the ``rate`` event's value
+_THUMB = {v: k for k, v in FEEDBACK.items()}
 # Markdown that a line must not carry: HTML (``<``), links and images (``[``, ``]``: an image needs
 # "![", a link "[...]("), code (`````), escapes (``\``) and ``_``. A ``*`` stays only where it marks a stage
 # direction (*smiles*: starred words, not 7*7). Math is off on the page (``latex_delimiters=[]``).
@@ -86,21 +87,27 @@ class Chat:
         self.seqs.append(seq)
         self.headers.append(header)
         if role == "assistant":
-            self.feedback.append({v: k for k, v in FEEDBACK.items()}.get(rating))
+            self.feedback.append(_THUMB.get(rating))
 
     def seq_at(self, index: Any) -> int | None:
         """The event that message ``index`` shows (a Chatbot event's ``.index``: an int, or a (row, col))."""
-        i = index[0] if isinstance(index, list | tuple) else index
-        return self.seqs[i] if isinstance(i, int) and 0 <= i < len(self.seqs) else None
+        i = _row(index, len(self.seqs))
+        return self.seqs[i] if i is not None else None
 
     def text_of(self, index: Any, edited: str) -> str:
         """What an edit of message ``index`` says, without the name header the message carries."""
-        i = index[0] if isinstance(index, list | tuple) else index
-        header = self.headers[i] if isinstance(i, int) and 0 <= i < len(self.headers) else ""
+        i = _row(index, len(self.headers))
+        header = self.headers[i] if i is not None else ""
         body = edited.strip()
         if header and body.startswith(header):
             body = body[len(header) :].strip()
         return md_unescape(body)
+
+
+def _row(index: Any, count: int) -> int | None:
+    """A Chatbot event's message index (an int, or a (row, col) pair) if it names one of ``count`` messages."""
+    i = index[0] if isinstance(index, list | tuple) else index
+    return i if isinstance(i, int) and 0 <= i < count else None
 
 
 @dataclass

@@ -16,7 +16,7 @@ import gradio as gr
 from stage.errors import ConfigError
 from stage.scene import Scene
 from stage.transcript import Narration, Turn, UserLine
-from stage.ui.chat import FEEDBACK
+from stage.ui.chat import FEEDBACK, Chat
 from stage.ui.handlers import Outputs
 from stage.ui.scenes import SceneHandlers
 from stage.ui.session import Session
@@ -29,8 +29,9 @@ class ChatActions:
     def __init__(self, sh: SceneHandlers) -> None:
         self.sh = sh
 
-    def _seq(self, s: Session, index: Any) -> int:
-        seq = s.chat().seq_at(index)
+    @staticmethod
+    def _seq(chat: Chat, index: Any) -> int:
+        seq = chat.seq_at(index)
         if seq is None:
             raise ConfigError(NOT_A_LINE)
         return seq
@@ -43,8 +44,9 @@ class ChatActions:
         """A message corrected in place: an ``edit`` of the line it shows (its name header taken off)."""
 
         def act(s: Session, scene: Scene) -> str:
-            seq = self._seq(s, data.index)
-            scene.edit(seq, s.chat().text_of(data.index, str(data.value or "")))
+            chat = s.chat()
+            seq = self._seq(chat, data.index)
+            scene.edit(seq, chat.text_of(data.index, str(data.value or "")))
             return f"Line #{seq} corrected; the next turns hear it as it now reads."
 
         return self.sh._line_act(state, act)
@@ -53,7 +55,7 @@ class ChatActions:
         """👍 / 👎 on a character's line: a ``rate`` event (kept as a preference for tuning)."""
 
         def act(s: Session, scene: Scene) -> str:
-            seq = self._seq(s, data.index)
+            seq = self._seq(s.chat(), data.index)
             liked = data.liked
             value = "like" if liked is True else "dislike" if liked is False else FEEDBACK.get(str(liked), "")
             scene.rate(seq, value)

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import pytest
 from markdown_it import MarkdownIt
-from rich.console import Console
 
-from stage.play import Printer
 from stage.timeline import Tree
 from stage.transcript import (
     Action,
@@ -34,6 +32,7 @@ from stage.ui.chat import Chat, ChatView, Pending, md_escape, md_unescape
 from stage.ui.export import markdown
 from stage.ui.render import Renderer
 from tests.ui.test_render import Seen as HtmlSeen
+from tests.ui.test_render import printed
 
 ATTACK = '<img src=x onerror="alert(1)"><script>alert(2)</script> [x](http://e.com) ![i](http://e.com/a.png)'
 DANGEROUS = {"img", "script", "iframe", "svg", "a", "b", "style", "object"}
@@ -59,14 +58,6 @@ def view(story: Story) -> ChatView:
 
 def chat(view: ChatView, *events: Event, tree: Tree | None = None, pending: Pending | None = None) -> Chat:
     return view.chat(events, tree if tree is not None else Tree.of(events), pending)
-
-
-def printed(story: Story, *events: Event) -> str:
-    console = Console(record=True, width=200, color_system=None)
-    printer = Printer(story, console)
-    for e in events:
-        printer(e)
-    return console.export_text()
 
 
 @pytest.mark.parametrize(
