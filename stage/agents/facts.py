@@ -84,11 +84,20 @@ def second_person(sentence: str, p: Persona, pro: Pronouns | None = None) -> str
     return yours(s, pro)
 
 
+# "Camille Benoit, twenty-four, is ...": an aside between the name and the verb (not a list: "Camille, Max and Lyra")
+_APPOSITIVE = re.compile(r",\s*(?![^,]*\b(?:and|or)\b)[a-z][^,]{0,40},\s+(?=[a-z])")
+
+
 def about_self(sentence: str, p: Persona) -> str:
     """A lore sentence that opens with the character's name, turned to speak to them (others kept as they are:
-    a "she" in lore may be anyone)."""
-    if re.match(rf"(?:{'|'.join(re.escape(n) for n in _names(p))})\s+[a-z]", sentence.strip()):
-        return second_person(sentence, p)
+    a "she" in lore may be anyone). An aside after the name is dropped, or the character would recite their
+    own file in the third person ("Camille Benoit, twenty-four, is a reporter" said by Camille)."""
+    s = sentence.strip()
+    name = "|".join(re.escape(n) for n in _names(p))
+    if m := re.match(rf"(?:{name})(?={_APPOSITIVE.pattern})", s):
+        s = s[: m.end()] + " " + _APPOSITIVE.sub("", s[m.end() :], count=1).lstrip()
+    if re.match(rf"(?:{name})\s+[a-z]", s):
+        return second_person(s, p)
     return sentence
 
 

@@ -5,11 +5,16 @@ drifts when it is twenty lines up. So the turn's cue carries the one or two fact
 answered, picked from the character's fact sheet, what they know at the start and the lore they were given.
 
 MiniLM alone ranks poorly on short questions against long sentences ("What school do you go to?" scores
-0.08 against the sentence that names the school), so a fact is ranked on four things, each general:
+0.08 against the sentence that names the school), so a fact is ranked on five things, each general:
 - meaning: the best cosine of the question to the sentence or to one of its clauses;
 - the question's content words that the fact contains (stemmed);
-- the answer's shape: "what year" wants a year, "how old" a number, "where" a place, "who" a name;
-- whose it is: "your mum" wants the speaker's own mum, not "Zara: Lyra's mum".
+- the answer's shape: "what year" wants a year, "how old" a number, "where" a place, "who" a name, and
+  "what's your mum called?" the name given to the mum ("Their mother, Nadia, ...");
+- whose it is: "your mum" wants the speaker's own mum, not "Zara: Lyra's mum";
+- whom it opens with: "where do *you* live?" wants a fact about the speaker, not "Their grandmother ... lives
+  in a care home"; without it, one long sentence that names everyone wins every question about any of them.
+The weights are ``WEIGHTS`` over ``FEATURES``, each chosen by coordinate search on the quiz's dev half (the
+whole sentence's cosine and its length were offered too and got weight 0, so they are not computed).
 """
 
 from __future__ import annotations
@@ -21,12 +26,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from stage.text import content_words, stem
+from stage.text import CONTENT_STOP, content_words, stem
 
 MIN_SIMILARITY = 0.25  # below this (meaning alone) a "relevant" fact is noise: better none than a wrong one
 LEXICAL_WEIGHT = 0.3
 SHAPE_WEIGHT = 0.25
 OWNER_WEIGHT = 0.3
+SUBJECT_WEIGHT = 0.05
+FEATURES = ("meaning", "words", "shape", "owner", "subject")
+WEIGHTS = np.array([1.0, LEXICAL_WEIGHT, SHAPE_WEIGHT, OWNER_WEIGHT, SUBJECT_WEIGHT])
 
 _CLAUSE = re.compile(r"\s*(?:[,;:()]|\s-\s|—|–|\bwith\b|\bwho\b|\bwhere\b|\band\b)\s*")
 _NUMBER_WORDS = (
@@ -124,9 +132,10 @@ class Recalled:
     """A fact and how well it fits the line it was recalled for."""
 
     fact: str
-    score: float  # meaning + words + shape + owner
+    score: float  # WEIGHTS . parts
     similarity: float  # meaning alone
     shaped: bool = False  # the question asks for a kind of answer (a year, a name...) and the fact has one
+    parts: tuple[float, ...] = ()  # the features the score weighs (``FEATURES``), kept to fit the weights
 
 
 def clauses(fact: str) -> list[str]:
@@ -176,6 +185,67 @@ def people_named(texts: Sequence[str], names: Sequence[str] = ()) -> frozenset[s
 _INTRODUCED = re.compile(rf"\b(?:{_KIN}|called|named|nicknamed)\s*,?\s+[\"“']?([A-Z][a-z]+)")
 
 
+_OPENING_KIN = re.compile(rf"^(?:[\w'-]+\s+){{0,3}}?(?:(?:best|big|little|older|younger|own)\s+)*({_KIN})\b", re.I)
+_SELF_OPENING = re.compile(r"^(?:You|I)\b(?!')")
+_ASKS_OF_YOU = re.compile(r"\byou\b", re.I)
+
+
+def _subject_of_fact(fact: str, people: frozenset[str] | None = None) -> tuple[str, str]:
+    """Who a fact is about, from how it opens: ("self", "") for "You live ..." / "I ...", ("kin", "mother") for
+    "Their mother, Nadia, runs ..." or "Your dad drove ...", ("name", "Camille") for "Camille is a journalist"
+    or the sheet's "Max: your best friend", ("", "") when it opens with anything else ("Sync Hour is ...")."""
+    f = fact.strip()
+    if _SELF_OPENING.match(f):
+        return "self", ""
+    m = _OPENING_KIN.match(f)
+    if m and not re.match(r"^[A-Z][\w'-]*'s\b", f):  # "Lyra's mum" opens with someone else's kin
+        return "kin", KIN[m.group(1).lower()]
+    m = re.match(r"^([A-Z][a-z'-]+)(?:\s+[A-Z][a-z'-]+)?(?::|,|\s+(?!of\b)[a-z])", f)
+    name = m.group(1).removesuffix("'s") if m else ""
+    # one of the story's people ("Camille is ..."), not a word that opens a sentence ("Screens are ...")
+    if name and (name in people if people is not None else name.lower() not in CONTENT_STOP):
+        return "name", name
+    return "", ""
+
+
+def _subject_match(
+    asked_kin: set[str],
+    about: set[str],
+    query: str,
+    fact: str,
+    kin: Mapping[str, str],
+    people: frozenset[str] | None = None,
+) -> float:
+    """+1 when the fact opens with whom the question asks about: the speaker themselves for "where do you
+    live?", their own relative for "what's your mum called?" (or that relative by name), a named person for
+    "what time does Max sync in?"; -1 when it opens with someone else; 0 when it says nothing either way.
+    A long sentence that names everyone ("You live above your mother's bakery ... your sister Camille ...")
+    otherwise wins every question about any of them."""
+    kind, who = _subject_of_fact(fact, people)
+    if not kind:
+        return 0.0
+    if asked_kin:
+        names = {kin[k] for k in asked_kin if k in kin}
+        return 1.0 if (kind == "kin" and who in asked_kin) or (kind == "name" and who in names) else -1.0
+    if about:
+        return 1.0 if kind == "name" and who in about else -1.0
+    if _ASKS_OF_YOU.search(query):
+        return 1.0 if kind == "self" else -1.0
+    return 0.0
+
+
+def _names_kin(asked_kin: set[str], fact: str, people: frozenset[str] | None) -> bool:
+    """A "what's your mum called?" answer names the relative: the kin word next to a name ("Their mother,
+    Nadia, ...", "Nadia, your mother") or the sheet's "Zara: your mum"."""
+    for m in re.finditer(rf"\b({_KIN})\s*,?\s+[\"“']?([A-Z][a-z]+)", fact):
+        if KIN[m.group(1).lower()] in asked_kin and (people is None or m.group(2) in people):
+            return True
+    for m in re.finditer(rf"\b([A-Z][a-z]+)(?::|,)\s+(?:\w+\s+){{0,2}}?({_KIN})\b", fact):
+        if KIN[m.group(2).lower()] in asked_kin and (people is None or m.group(1) in people):
+            return True
+    return False
+
+
 def rank(
     query: str,
     facts: Sequence[str],
@@ -221,18 +291,22 @@ def rank(
         overlap = max(len(asked & words) / len(asked), len(asked_meant & words) / len(asked_meant))
         if shape is NAMED and about:  # "who is Zara to you?" wants what Zara is, not another name
             shaped = any(fact.startswith(n) for n in about)
+        elif shape is NAMED and asked_kin:  # "what's your mum called?" wants the name given to the mum
+            shaped = _names_kin(asked_kin, fact, people)
         elif shape is NAMED:
             given = _names_in(fact, exclude={*ignore, *query_names})
             shaped = any(n.removesuffix("'s") in people for n in given) if people is not None else bool(given)
         else:
             shaped = bool(shape and shape.search(_without(fact, ignore)))
-        score = (
-            sim
-            + LEXICAL_WEIGHT * overlap
-            + SHAPE_WEIGHT * shaped
-            + OWNER_WEIGHT * _owner(asked_kin, fact, None if shape is NAMED else kin)
+        parts = (
+            sim,
+            overlap,
+            float(shaped),
+            _owner(asked_kin, fact, None if shape is NAMED else kin),
+            _subject_match(asked_kin, about, query, fact, kin or {}, people),
         )
-        scored.append(Recalled(fact, score, sim, shaped=shaped))
+        score = float(np.dot(WEIGHTS, parts))
+        scored.append(Recalled(fact, score, sim, shaped=shaped, parts=parts))
     return sorted(scored, key=lambda r: -r.score)
 
 

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from stage.agents import recall
 from stage.agents.facts import about_self, fact_sheet, first_person, recallable, spoken
 from stage.agents.recall import asks_for, default_embedder, is_wh_question, kin_of, rank
 from stage.scene import events_of
@@ -93,9 +94,12 @@ def test_a_spoken_fact_is_one_short_first_person_sentence() -> None:
 def test_lore_that_names_the_speaker_is_turned_to_them(story) -> None:  # type: ignore[no-untyped-def]
     camille = story.personas["camille"]
     assert about_self("Camille moved back home last spring.", camille) == "You moved back home last spring."
-    # another person's sentence, or one with the name then a comma, is left alone
+    # an aside after the name goes: said by Camille, the lore would narrate her in the third person
+    assert about_self("Camille Benoit, twenty-four, is a reporter.", camille) == "You are a reporter."
+    # another person's sentence, or a list that starts with the name, is left alone
     assert about_self("Max reads by torchlight.", camille) == "Max reads by torchlight."
-    assert about_self("Camille Benoit, twenty-four, is a reporter.", camille).startswith("Camille Benoit,")
+    assert about_self("Camille, Max and Lyra ran home.", camille) == "Camille, Max and Lyra ran home."
+    assert about_self("Camille, tired and cold, and Max ran.", camille).startswith("Camille,")
 
 
 def test_a_question_a_fact_answers_gets_that_fact_among_the_candidates(story) -> None:  # type: ignore[no-untyped-def]
@@ -156,3 +160,46 @@ def test_a_fact_about_her_in_her_own_words(third: str, first: str) -> None:
 )
 def test_a_second_person_fact_in_the_first_person(second: str, first: str) -> None:
     assert first_person(second) == first
+
+
+@pytest.mark.parametrize(
+    ("fact", "subject"),
+    [
+        ("You live above your mother's bakery.", ("self", "")),
+        ("I write the Night Desk column.", ("self", "")),
+        ("Their mother, Nadia, runs Benoit Bakery.", ("kin", "mother")),
+        ("Your dad drove the Line 7 tram.", ("kin", "father")),
+        ("Camille is a journalist for the Corvale Ledger.", ("name", "Camille")),
+        ("Max: your best friend since the first day of Brightwater Primary.", ("name", "Max")),
+        # someone else's relative is not the speaker's: it opens with a name, not with kin
+        ("Zara: Lyra's mum.", ("name", "Zara")),
+        ("Sync Hour is 20:30 on school nights.", ("", "")),
+        ("Your own band glows green.", ("", "")),
+    ],
+)
+def test_who_a_fact_is_about_comes_from_how_it_opens(fact: str, subject: tuple[str, str]) -> None:
+    # a capitalised word that opens a sentence is a name only when the story names such a person
+    people = frozenset({"Camille", "Max", "Zara", "Lyra", "Nadia"})
+    assert recall._subject_of_fact(fact, people) == subject
+
+
+def test_a_question_about_someone_prefers_facts_about_them() -> None:
+    kin = {"mother": "Nadia"}
+    long_one = "You live above your mother's bakery with your big sister Camille."
+    named = "Their mother, Nadia, runs Benoit Bakery."
+    # "your mum" is asked after: a fact that opens with her beats one that opens with "you"
+    assert recall._subject_match({"mother"}, set(), "What's your mum called?", named, kin) == 1.0
+    assert recall._subject_match({"mother"}, set(), "What's your mum called?", long_one, kin) == -1.0
+    # "you" is asked after: the speaker's own facts, not their grandmother's
+    gran = "Their grandmother, Josephine, lives in a care home."
+    assert recall._subject_match(set(), set(), "Where do you live?", "You moved back into the flat.", kin) == 1.0
+    assert recall._subject_match(set(), set(), "Where do you live?", gran, kin) == -1.0
+    # a named person is asked after, and a fact that opens with nobody in particular says nothing either way
+    assert recall._subject_match(set(), {"Max"}, "What time does Max sync in?", "Max syncs in at 20:30.", kin) == 1.0
+    people = frozenset({"Max", "Camille", "Nadia"})
+    assert recall._subject_match(set(), set(), "Where do you live?", "Sync Hour is 20:30.", kin, people) == 0.0
+    # the name given to the relative asked after is the answer's shape; a mention of her without it is not
+    assert recall._names_kin({"mother"}, named, frozenset({"Nadia"}))
+    assert recall._names_kin({"mother"}, "Zara: your mum.", frozenset({"Zara"}))
+    assert not recall._names_kin({"mother"}, long_one, frozenset({"Nadia", "Camille"}))
+    assert not recall._names_kin({"father"}, named, frozenset({"Nadia"}))
