@@ -112,6 +112,20 @@ KIN = {
 }
 _KIN = "|".join(sorted(KIN, key=len, reverse=True))
 _OWN_KIN = re.compile(rf"\b(?:your|my)\s+(?:(?:best|big|little|older|younger|own)\s+)*({_KIN})\b", re.I)
+_KIN_OF_KIN = re.compile(rf"^['’]s\s+(?:(?:best|big|little|older|younger|own)\s+)*({_KIN})\b", re.I)
+
+
+def asked_relatives(query: str) -> set[str]:
+    """Whom of the speaker's people a question asks after, as ``KIN`` values: "your mum" and "your mum's name"
+    ask after the mother, but "your daughter's best friend" asks after the friend (the last of a possessive
+    chain), not the daughter."""
+    out = set()
+    for m in _OWN_KIN.finditer(query):
+        chain = _KIN_OF_KIN.match(query[m.end() :])
+        out.add(KIN[(chain or m).group(1).lower()])
+    return out
+
+
 _OTHERS_KIN = re.compile(rf"\b[A-Z][\w'-]*'s\s+(?:(?:best|big|little|older|younger)\s+)*({_KIN})\b")
 
 
@@ -283,7 +297,7 @@ def rank(
         sims.append(float(unit_sims[at : at + len(us)].max()))
         at += len(us)
     query_names = {w for w in re.findall(r"\b[A-Z][a-z'-]+", query)}
-    asked_kin = {KIN[m.lower()] for m in _OWN_KIN.findall(query)}
+    asked_kin = asked_relatives(query)
     about = query_names - set(ignore) - {w.capitalize() for w in QUESTION_WORDS}
     scored = []
     for fact, sim in zip(facts, sims, strict=True):

@@ -203,3 +203,18 @@ def test_a_question_about_someone_prefers_facts_about_them() -> None:
     assert recall._names_kin({"mother"}, "Zara: your mum.", frozenset({"Zara"}))
     assert not recall._names_kin({"mother"}, long_one, frozenset({"Nadia", "Camille"}))
     assert not recall._names_kin({"father"}, named, frozenset({"Nadia"}))
+
+
+@pytest.mark.parametrize(
+    ("question", "asked"),
+    [
+        ("What's your mum called?", {"mother"}),
+        ("What's your mum's name?", {"mother"}),
+        # the last of a possessive chain is whom it asks after
+        ("Who is your daughter's best friend?", {"friend"}),
+        ("Where does your dad's ambulance go?", {"father"}),
+        ("Where do you live?", set()),
+    ],
+)
+def test_whom_a_question_asks_after(question: str, asked: set[str]) -> None:
+    assert recall.asked_relatives(question) == asked
