@@ -94,8 +94,7 @@ def about_self(sentence: str, p: Persona) -> str:
     own file in the third person ("Camille Benoit, twenty-four, is a reporter" said by Camille)."""
     s = sentence.strip()
     name = "|".join(re.escape(n) for n in _names(p))
-    if m := re.match(rf"(?:{name})(?={_APPOSITIVE.pattern})", s):
-        s = s[: m.end()] + " " + _APPOSITIVE.sub("", s[m.end() :], count=1).lstrip()
+    s = re.sub(rf"^({name}){_APPOSITIVE.pattern}", r"\1 ", s, count=1)
     if re.match(rf"(?:{name})\s+[a-z]", s):
         return second_person(s, p)
     return sentence

@@ -111,8 +111,9 @@ KIN = {
     "editor": "boss",
 }
 _KIN = "|".join(sorted(KIN, key=len, reverse=True))
-_OWN_KIN = re.compile(rf"\b(?:your|my)\s+(?:(?:best|big|little|older|younger|own)\s+)*({_KIN})\b", re.I)
-_KIN_OF_KIN = re.compile(rf"^['’]s\s+(?:(?:best|big|little|older|younger|own)\s+)*({_KIN})\b", re.I)
+_KIN_ADJ = r"(?:(?:best|big|little|older|younger|own)\s+)*"  # "your big sister", "my own dad"
+_OWN_KIN = re.compile(rf"\b(?:your|my)\s+{_KIN_ADJ}({_KIN})\b", re.I)
+_KIN_OF_KIN = re.compile(rf"^['’]s\s+{_KIN_ADJ}({_KIN})\b", re.I)
 
 
 def asked_relatives(query: str) -> set[str]:
@@ -146,10 +147,9 @@ class Recalled:
     """A fact and how well it fits the line it was recalled for."""
 
     fact: str
-    score: float  # WEIGHTS . parts
+    score: float  # WEIGHTS . the features (``FEATURES``)
     similarity: float  # meaning alone
     shaped: bool = False  # the question asks for a kind of answer (a year, a name...) and the fact has one
-    parts: tuple[float, ...] = ()  # the features the score weighs (``FEATURES``), kept to fit the weights
 
 
 def clauses(fact: str) -> list[str]:
@@ -196,10 +196,13 @@ def people_named(texts: Sequence[str], names: Sequence[str] = ()) -> frozenset[s
     return frozenset(found)
 
 
-_INTRODUCED = re.compile(rf"\b(?:{_KIN}|called|named|nicknamed)\s*,?\s+[\"“']?([A-Z][a-z]+)")
+_GIVEN_NAME = r"\s*,?\s+[\"“']?([A-Z][a-z]+)"  # "mother, Nadia", "called “Maxou”"
+_INTRODUCED = re.compile(rf"\b(?:{_KIN}|called|named|nicknamed){_GIVEN_NAME}")
+_KIN_THEN_NAME = re.compile(rf"\b({_KIN}){_GIVEN_NAME}")  # "Their mother, Nadia"
+_NAME_THEN_KIN = re.compile(rf"\b([A-Z][a-z]+)(?::|,)\s+(?:\w+\s+){{0,2}}?({_KIN})\b")  # "Zara: your mum"
 
 
-_OPENING_KIN = re.compile(rf"^(?:[\w'-]+\s+){{0,3}}?(?:(?:best|big|little|older|younger|own)\s+)*({_KIN})\b", re.I)
+_OPENING_KIN = re.compile(rf"^(?:[\w'-]+\s+){{0,3}}?{_KIN_ADJ}({_KIN})\b", re.I)
 _SELF_OPENING = re.compile(r"^(?:You|I)\b(?!')")
 _ASKS_OF_YOU = re.compile(r"\byou\b", re.I)
 
@@ -251,10 +254,10 @@ def _subject_match(
 def _names_kin(asked_kin: set[str], fact: str, people: frozenset[str] | None) -> bool:
     """A "what's your mum called?" answer names the relative: the kin word next to a name ("Their mother,
     Nadia, ...", "Nadia, your mother") or the sheet's "Zara: your mum"."""
-    for m in re.finditer(rf"\b({_KIN})\s*,?\s+[\"“']?([A-Z][a-z]+)", fact):
+    for m in _KIN_THEN_NAME.finditer(fact):
         if KIN[m.group(1).lower()] in asked_kin and (people is None or m.group(2) in people):
             return True
-    for m in re.finditer(rf"\b([A-Z][a-z]+)(?::|,)\s+(?:\w+\s+){{0,2}}?({_KIN})\b", fact):
+    for m in _NAME_THEN_KIN.finditer(fact):
         if KIN[m.group(2).lower()] in asked_kin and (people is None or m.group(1) in people):
             return True
     return False
@@ -319,8 +322,7 @@ def rank(
             _owner(asked_kin, fact, None if shape is NAMED else kin),
             _subject_match(asked_kin, about, query, fact, kin or {}, people),
         )
-        score = float(np.dot(WEIGHTS, parts))
-        scored.append(Recalled(fact, score, sim, shaped=shaped, parts=parts))
+        scored.append(Recalled(fact, float(np.dot(WEIGHTS, parts)), sim, shaped=shaped))
     return sorted(scored, key=lambda r: -r.score)
 
 
