@@ -117,7 +117,8 @@ class LocalServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         cmd = [
-            sys.executable, "-m", "llama_cpp.server",
+            # llama-cpp-python's server with weight repacking off (serve_llama.py says why)
+            sys.executable, "-m", "stage.llm.serve_llama",
             "--model", str(gguf), "--model_alias", MODEL_ALIAS,
             "--host", "127.0.0.1", "--port", str(self.port),
             "--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads),

@@ -117,3 +117,14 @@ def test_in_process_token_count_matches_the_server(local_server: LocalServer) ->
         local = _TOKENIZER.count(text)
         served = httpx.post(url, json={"input": text}, timeout=10).json()["count"]
         assert local == served, text[:40]
+
+
+def test_the_server_launcher_turns_weight_repacking_off() -> None:
+    """The repacked AMX kernel crashes on AMX Xeons at the first decode; the launcher must switch it off."""
+    code = (
+        "import llama_cpp.llama_cpp as b; from stage.llm.serve_llama import _no_repack;"
+        "assert b.llama_model_default_params().use_extra_bufts; _no_repack();"
+        "assert not b.llama_model_default_params().use_extra_bufts; print('off')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "off"
