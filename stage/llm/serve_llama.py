@@ -29,7 +29,7 @@ def main() -> None:
     _no_repack()
     from llama_cpp.server.__main__ import main as serve
 
-    serve()
+    serve()  # type: ignore[no-untyped-call]
 
 
 if __name__ == "__main__":
