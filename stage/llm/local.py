@@ -73,7 +73,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 
 class LocalServer:
-    """A ``python -m llama_cpp.server`` child process on a free loopback port."""
+    """llama-cpp-python's server (through ``stage.llm.serve_llama``) as a child process on a free loopback port."""
 
     def __init__(
         self, home: Path, n_threads: int = 2, n_ctx: int = 4096, startup_timeout: float = 120.0
