@@ -16,10 +16,8 @@ from stage.agents import safety
 from stage.agents.agent import Reply, SpeakProgress, speak
 from stage.agents.context import TurnContext, apply_edits, history
 from stage.agents.facts import (
-    about_self,
     first_person,
     pronouns_of,
-    recallable,
     second_person,
     spoken,
     yours,
@@ -29,12 +27,12 @@ from stage.agents.inputs import clean_user_text
 from stage.agents.recall import default_embedder, is_wh_question, kin_of, people_named, relevant
 from stage.agents.retrieval import Retriever
 from stage.agents.scorer import Scorer, story_texts
+from stage.agents.viewpoint import recall_pool
 from stage.director.policy import Decision, Pressure, beat_done, choose_speaker, pressure
 from stage.director.state import SceneState, apply, fold
 from stage.errors import ConfigError, DataError, ModelError
 from stage.library import clean_title
 from stage.llm.base import ChatModel, GenParams, Retry, TextDelta
-from stage.text import split_sentences
 from stage.timeline import Tree
 from stage.transcript import (
     ALTERNATIVE_FIELDS,
@@ -534,10 +532,8 @@ class Scene:
         people += [("", visitor(v).label) for v in _visitors_in_beat(line, st.beat.id)]
         hints: list[str] = []
         if answering:
-            own = recallable(persona, self.names, self.story.plot.setting)
-            kin = kin_of(own)  # the sheet's relation lines, which open what the character recalls
-            # lore that names the speaker is about them: "Camille Benoit, twenty-four, is a reporter" -> "You are"
-            facts = own + [about_self(s, persona) for h in hits for s in split_sentences(h.chunk.text)]
+            facts = recall_pool(persona, self.story, st.beat.position, hits)
+            kin = kin_of(facts)  # the sheet's relation lines, which open what the character recalls
             # in the character's own voice: a tiny model that copies what is near then copies an answer
             found = relevant(answering, facts, self.embed, k=HINTS, ignore=(persona.name,), people=self.people, kin=kin)
             hints = [first_person(h) for h in found]

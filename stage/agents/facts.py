@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from stage.text import split_sentences
 from stage.types import Persona
 
-_IRREGULAR = {
+IRREGULAR = {
     "is": "are",
     "has": "have",
     "was": "were",
@@ -53,10 +53,10 @@ def pronouns_of(p: Persona) -> Pronouns:
     return best if counts[best] else THEY
 
 
-def _base_verb(verb: str) -> str:
+def base_verb(verb: str) -> str:
     low = verb.lower()
-    if low in _IRREGULAR:
-        return _IRREGULAR[low]
+    if low in IRREGULAR:
+        return IRREGULAR[low]
     if re.search(r"(ss|sh|ch|x|o)es$", low):
         return verb[:-2]
     if low.endswith("ies") and len(low) > 4:
@@ -77,10 +77,10 @@ def second_person(sentence: str, p: Persona, pro: Pronouns | None = None) -> str
     m = re.match(subject, s, flags=re.IGNORECASE)
     if not m:
         return s
-    s = f"You {_base_verb(m.group(1))}{s[m.end():]}"
+    s = f"You {base_verb(m.group(1))}{s[m.end():]}"
     # an auxiliary joined to the same subject ("... and is now crew lead"); other verbs are left alone, since
     # telling "and reads" from "and his" needs a parser, and a tiny model reads either
-    s = re.sub(r"\b(and|but)\s+(is|has|was)\b", lambda v: f"{v.group(1)} {_IRREGULAR[v.group(2)]}", s)
+    s = re.sub(r"\b(and|but)\s+(is|has|was)\b", lambda v: f"{v.group(1)} {IRREGULAR[v.group(2)]}", s)
     return yours(s, pro)
 
 
@@ -123,7 +123,7 @@ def yours(s: str, pro: Pronouns) -> str:
         s = re.sub(r"\bher\b", "you", s)
     elif pro is HE:
         s = re.sub(r"\bhim\b", "you", s)
-    s = re.sub(rf"\b{pro.subject}\s+([\w']+)", lambda v: f"you {_base_verb(v.group(1))}", s)
+    s = re.sub(rf"\b{pro.subject}\s+([\w']+)", lambda v: f"you {base_verb(v.group(1))}", s)
     s = re.sub(r"\b(himself|herself|themselves)\b", "yourself", s)
     return s
 
@@ -196,7 +196,12 @@ def fact_sheet(p: Persona, names: Mapping[str, str], setting: str = "", sentence
     return lines
 
 
-def spoken(fact: str, limit: int = 24) -> str:
+# a recalled fact said as a line: long enough for one sentence of lore with its answer in a later clause ("It is the
+# first time she tells anyone about the dream, and ... the house feels empty ..." is 30 words), short of a recital
+SPOKEN_WORDS = 32
+
+
+def spoken(fact: str, limit: int = SPOKEN_WORDS) -> str:
     """A first-person fact as a line someone would say: at most ``limit`` words, cut where a clause ends,
     closed with a full stop ("Max is my best friend since the first day of Brightwater Primary.")."""
     s = re.sub(r"\s+", " ", fact).strip().rstrip(",;:—– ")
@@ -219,18 +224,37 @@ _SUBJECT_VERBS = (
 )
 
 
+# a quotation or title: opens with a capital, may hold apostrophes inside words ("Child's"), closes before a non-letter
+_QUOTED = re.compile(r"['\"“‘](?=[A-Z])(?:[^'\"“”‘’]|(?<=\w)['’](?=\w)){2,80}?['\"”’](?![A-Za-z])")
+
+
 def first_person(fact: str) -> str:
     """A second-person fact in the character's own voice ("Max: your best friend" -> "Max is my best friend";
     "You live above your mother's bakery" -> "I live above my mother's bakery"): put next to a question, a
-    tiny model that copies what is near copies an answer, not a description of itself."""
-    s = re.sub(r"^([A-Z][\w'-]*(?: [A-Z][\w'-]*)?): (?=[Yy]our\b|[A-Z])", r"\1 is ", fact.strip())
+    tiny model that copies what is near copies an answer, not a description of itself. Quoted words (a title,
+    someone's words: 'Who Paid for Your Child's Dream?') are kept as they are."""
+    kept: list[str] = []
+
+    def hide(m: re.Match[str]) -> str:
+        kept.append(m.group(0))
+        return f"\x00{len(kept) - 1}\x00"
+
+    s = _first_person(_QUOTED.sub(hide, fact))
+    return re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], s)
+
+
+def _first_person(fact: str) -> str:
+    # a sheet line "Camille: the journalist who ..." said as is reads as a speaker's label, which the guards cut
+    s = re.sub(r"^([A-Z][\w'-]*(?: [A-Z][\w'-]*)?): (?=[Yy]our\b|[A-Z]|(?:the|a|an)\b)", r"\1 is ", fact.strip())
     s = re.sub(r"\b[Yy]ou are\b", "I am", s)
     s = re.sub(r"\b[Yy]ou were\b", "I was", s)
     s = re.sub(r"\b[Yy]ou have\b", "I have", s)
     s = re.sub(r"\b[Yy]our\b", "my", s)
     s = re.sub(r"\b[Yy]ourself\b", "myself", s)
     s = re.sub(r"^[Yy]ou\b", "I", s)
-    s = re.sub(r"(?<=[,;] )you\b|(?<=\band )you\b|(?<=\bthat )you\b|(?<=\bwhat )you\b", "I", s)
+    # after a conjunction, "you" starts a clause: a subject ("when you tease him" -> "when I tease him")
+    s = re.sub(r"(?<=[,;] )you\b", "I", s)
+    s = re.sub(r"\b(and|that|what|when|if|because|before|after|while|until|so) you\b", r"\1 I", s)
     s = re.sub(rf"\b({_TAKES_OBJECT})\s+you\b", r"\1 me", s)  # "let you go": an object
     s = re.sub(rf"\byou\b(?=\s+(?:{_SUBJECT_VERBS})\b)", "I", s)  # "before you can publish": a subject
     s = re.sub(r"\byou\b", "me", s)

@@ -11,8 +11,8 @@ import re
 import pytest
 
 from stage.agents import recall
-from stage.agents.facts import about_self, fact_sheet, first_person, recallable, spoken
-from stage.agents.recall import asks_for, default_embedder, is_wh_question, kin_of, rank
+from stage.agents.facts import SPOKEN_WORDS, about_self, fact_sheet, first_person, recallable, spoken
+from stage.agents.recall import asks_for, default_embedder, features, is_wh_question, kin_of
 from stage.scene import events_of
 from stage.transcript import Turn
 from tests.scene.helpers import scene
@@ -27,9 +27,9 @@ def top(story, who: str, question: str, embed) -> str:  # type: ignore[no-untype
     p = story.personas[who]
     names = {c: q.name for c, q in story.personas.items()}
     sheet = fact_sheet(p, names, story.plot.setting)
-    ranked = rank(
+    ranked = features(
         question, recallable(p, names, story.plot.setting), embed, ignore=(p.name,), kin=kin_of(sheet)
-    )
+    ).rank()
     assert ranked, question
     return ranked[0].fact
 
@@ -82,12 +82,13 @@ def test_a_spoken_fact_is_one_short_first_person_sentence() -> None:
     )
     long = first_person(
         "You live above your mother's bakery on Cask Street with your tram-driver father and your big sister "
-        "Camille, and read your grandmother's paper book of night stories by torchlight before Sync Hour."
+        "Camille, and read your grandmother's paper book of night stories by torchlight before Sync Hour, and "
+        "you keep it under your pillow, wrapped in a tea towel, so nobody finds it."
     )
     assert spoken('Z: rollout Sat 27th." Lyra has been top Star-earner.') == "Lyra has been top Star-earner."
     line = spoken(long)
     assert (
-        len(line.split()) <= 24 and line.endswith(".") and line.startswith("I live above my mother's bakery")
+        len(line.split()) <= SPOKEN_WORDS and line.endswith(".") and line.startswith("I live above my mother's bakery")
     )
 
 
@@ -156,6 +157,15 @@ def test_a_fact_about_her_in_her_own_words(third: str, first: str) -> None:
         ("You are afraid that a child gets hurt before you can publish.", "I am afraid that a child gets hurt before I can publish."),
         ("You have been a paramedic for nineteen years and are now crew lead.", "I have been a paramedic for nineteen years and am now crew lead."),
         ("Max: your friend, and he loves you.", "Max is my friend, and he loves me."),
+        ("You call him Maxou when you tease him.", "I call him Maxou when I tease him."),
+        # a sheet line must not read as a speaker's label
+        ("Camille: the journalist who wrote about Nocturne.", "Camille is the journalist who wrote about Nocturne."),
+        # quoted words are someone's words or a title: kept as they are
+        (
+            "Camille: the journalist who wrote 'Who Paid for Your Child's Dream?' last spring.",
+            "Camille is the journalist who wrote 'Who Paid for Your Child's Dream?' last spring.",
+        ),
+        ('Mum told you "Your band gets an update" and you believed her.', 'Mum told me "Your band gets an update" and I believed her.'),
     ],
 )
 def test_a_second_person_fact_in_the_first_person(second: str, first: str) -> None:
@@ -188,16 +198,20 @@ def test_a_question_about_someone_prefers_facts_about_them() -> None:
     long_one = "You live above your mother's bakery with your big sister Camille."
     named = "Their mother, Nadia, runs Benoit Bakery."
     # "your mum" is asked after: a fact that opens with her beats one that opens with "you"
-    assert recall._subject_match({"mother"}, set(), "What's your mum called?", named, kin) == 1.0
-    assert recall._subject_match({"mother"}, set(), "What's your mum called?", long_one, kin) == -1.0
+    mum = recall.question_subject("What's your mum called?")
+    assert recall._subject_match(mum, named, kin) == 1.0
+    assert recall._subject_match(mum, long_one, kin) == -1.0
+    assert recall._subject_match(mum, "Nadia gets up at three.", kin, frozenset({"Nadia"})) == 1.0  # by her name
     # "you" is asked after: the speaker's own facts, not their grandmother's
     gran = "Their grandmother, Josephine, lives in a care home."
-    assert recall._subject_match(set(), set(), "Where do you live?", "You moved back into the flat.", kin) == 1.0
-    assert recall._subject_match(set(), set(), "Where do you live?", gran, kin) == -1.0
+    you = recall.question_subject("Where do you live?")
+    assert recall._subject_match(you, "You moved back into the flat.", kin) == 1.0
+    assert recall._subject_match(you, gran, kin) == -1.0
     # a named person is asked after, and a fact that opens with nobody in particular says nothing either way
-    assert recall._subject_match(set(), {"Max"}, "What time does Max sync in?", "Max syncs in at 20:30.", kin) == 1.0
+    max_ = recall.question_subject("What time does Max sync in?")
+    assert recall._subject_match(max_, "Max syncs in at 20:30.", kin) == 1.0
     people = frozenset({"Max", "Camille", "Nadia"})
-    assert recall._subject_match(set(), set(), "Where do you live?", "Sync Hour is 20:30.", kin, people) == 0.0
+    assert recall._subject_match(you, "Sync Hour is 20:30.", kin, people) == 0.0
     # the name given to the relative asked after is the answer's shape; a mention of her without it is not
     assert recall._names_kin({"mother"}, named, frozenset({"Nadia"}))
     assert recall._names_kin({"mother"}, "Zara: your mum.", frozenset({"Zara"}))
@@ -214,7 +228,73 @@ def test_a_question_about_someone_prefers_facts_about_them() -> None:
         ("Who is your daughter's best friend?", {"friend"}),
         ("Where does your dad's ambulance go?", {"father"}),
         ("Where do you live?", set()),
+        # a relative named after "you" is an object: the question is about the speaker
+        ("What do you want your mum and dad to feel about you?", set()),
     ],
 )
 def test_whom_a_question_asks_after(question: str, asked: set[str]) -> None:
     assert recall.asked_relatives(question) == asked
+
+
+@pytest.mark.parametrize(
+    ("question", "subject"),
+    [
+        ("Where do you live?", ("self", "")),
+        ("Which school are you at?", ("self", "")),
+        ("What's your mum called?", ("kin", "mother")),
+        ("What does your mum do for work?", ("kin", "mother")),
+        ("Who's your brother's best friend?", ("kin", "friend")),
+        ("What time does Max sync in?", ("name", "Max")),
+        ("Who is Zara to you?", ("name", "Zara")),
+        # the subject comes after the auxiliary: Lyra is what the speaker wants something for
+        ("What do you want for Lyra?", ("self", "")),
+        # the wh-word is the subject, or a thing of yours is: nothing to say about whom
+        ("Who once let you press the siren button?", ("", "")),
+        ("What's your favourite dreamscape?", ("", "")),
+        ("What kind of paper is the Ledger?", ("", "")),
+    ],
+)
+def test_whom_a_question_is_about(question: str, subject: tuple[str, str]) -> None:
+    assert recall.question_subject(question) == subject
+
+
+@pytest.mark.parametrize(
+    ("question", "noun", "answers", "does_not"),
+    [
+        ("Which floor is your flat on?", "floor", "You live on the 41st floor.", "Mum and Dad are lonely in the same flat."),
+        ("Which cluster do you sync in?", "cluster", "You sync in cluster 12-Heron.", "Every cluster syncs at 20:30."),
+        ("Which unit does your dad work on?", "unit", "Dad is crew lead on unit 9-Bravo.", "Dad works long shifts."),
+        ("What station is he at?", "station", "He works at Station 9.", "The station is busy."),
+    ],
+)
+def test_a_which_question_wants_a_named_one(question: str, noun: str, answers: str, does_not: str) -> None:
+    assert recall.head_noun(question) == noun
+    assert recall._names_a(noun, answers) and not recall._names_a(noun, does_not)
+
+
+@pytest.mark.parametrize("question", ["What year is it?", "What kind of paper is the Ledger?", "What do you do?"])
+def test_a_question_without_a_head_noun(question: str) -> None:
+    assert recall.head_noun(question) == ""
+
+
+def test_a_word_many_facts_share_counts_less_than_a_rare_one(embed) -> None:  # type: ignore[no-untyped-def]
+    # "night" is in every fact but one; "siren" only in the answer: the rare word decides
+    facts = [
+        "Every night you read by torchlight.",
+        "At night the trams run empty.",
+        "Night shifts are long.",
+        "Theo let you press the siren button one night.",
+    ]
+    feats = recall.features("Who let you press the siren one night?", facts, embed)
+    words = {f: v[1] for f, v in zip(feats.facts, feats.values, strict=True)}
+    assert words[facts[3]] > 0.8 > 0.4 > max(words[f] for f in facts[:3])
+
+
+def test_a_fact_with_the_answer_counts_even_when_its_meaning_scores_low(story, embed) -> None:  # type: ignore[no-untyped-def]
+    # MiniLM puts "Where do you live?" far from "You live on the 41st floor ...": the shape and the subject
+    # carry it past the gate, which is on the whole score
+    theo = story.personas["theo"]
+    facts = ["You live on the 41st floor of the Halden Spire in the Upper Ring.", "Lyra is ten."]
+    ranked = recall.features("Where do you live?", facts, embed, ignore=("Theo",)).rank()
+    assert ranked[0].fact == facts[0] and ranked[0].score >= recall.MIN_SCORE
+    assert recall.relevant("Where do you live?", facts, embed, ignore=(theo.name,)) == [facts[0]]
