@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from stage.prompts import FOLDER as PROMPTS_FOLDER
-from stage.text import words
+from stage.text import content_words, stem, words
 
 MAX_WORDS = 60
 MAX_SENTENCES = 3
@@ -188,6 +188,31 @@ def echoes(text: str, instructions: str, span: int = ECHO_SPAN) -> bool:
     return bool(ours) and len(text.split()) >= span and not ours.isdisjoint(_shingles(instructions, span))
 
 
+# words a finished line does not end on: "This is the", "The light of", "and I" (not "you", "it", "her", "this",
+# "in" or "so", which end lines often: "I love you", "Come in", "I think so")
+_OPEN_ENDED = frozenset(
+    {"the", "a", "an", "of", "and", "or", "but", "with", "from", "by", "because", "than", "if"}
+    | {"my", "your", "his", "their", "our", "its", "i", "we", "he", "she", "they"}
+)
+
+
+def is_fragment(text: str) -> bool:
+    """The start of a line rather than a line: no closing punctuation, and too short to be a reply or ending
+    on a word a sentence cannot end on, or a bare phrase that opens like a sentence and stops. "Nightmare.",
+    "Okay!" and "Goodnight, kiddo" are lines; "This is the", "It was my" and "The light" are not."""
+    t = text.strip().rstrip("\"'”’)")
+    if not t or t[-1] in ".!?…":
+        return False
+    if t[-1] in ",;—–-":  # "The light of night is not a boat,": stopped in the middle of a sentence
+        return True
+    ws = re.findall(r"[\w'’-]+", t.lower())
+    if not ws:
+        return False
+    # a bare noun phrase that stops ("The light", "My band"), not a short sentence ("I love you")
+    phrase = ws[0] in _OPEN_ENDED - {"i", "we", "he", "she", "they"}
+    return ws[-1] in _OPEN_ENDED or (len(ws) <= 3 and phrase and "," not in t)
+
+
 def reject_reason(
     text: str, name: str, recent: Sequence[str], threshold: float = 0.5, instructions: str = ""
 ) -> str:
@@ -204,6 +229,8 @@ def reject_reason(
         )
     if text.rstrip().endswith(":"):
         return "unfinished"  # only a label that announces what it never says ("The day of the Cascade:")
+    if is_fragment(text):
+        return "fragment"  # the start of a line a stop sequence or a cut left behind ("This is the")
     n = re.escape(name)
     if re.search(rf"(,\s*{n}\s*[.!?]|^{n}\s*,|\b(i am|i'm) not {n}\b)", text, re.IGNORECASE):
         return "self-address"  # the small model sometimes answers *to* its own character
@@ -215,7 +242,28 @@ def reject_reason(
     for earlier in recent:
         if similarity(text, earlier) >= threshold:
             return "near-duplicate"
+    if any(parrots(text, earlier) for earlier in recent[-2:]):
+        return "parrots"
     return ""
+
+
+PARROT_SHARE = 0.8  # of a line's content words found in the line just said
+PARROT_MIN_WORDS = 4  # a short answer ("Yes, at home.") shares its few words with any question
+
+
+def parrots(text: str, earlier: str) -> bool:
+    """The line just said, said again in other words' order: "I'm sorry you missed me, I just got the news."
+    after "I'm sorry I missed you, I just got the news." Word trigrams miss it (the order changed); the
+    content words, stemmed, do not. A small model copies the last line it saw, and a scene turns into a chain
+    of echoes. An answer to a question may say its words back ("Is your band green?" "Yes, my band is green."),
+    so a question is never parroted."""
+    if "?" in earlier:
+        return False
+    mine = {stem(w) for w in content_words(text)}
+    if len(mine) < PARROT_MIN_WORDS:
+        return False
+    theirs = {stem(w) for w in content_words(earlier)}
+    return len(mine & theirs) / len(mine) >= PARROT_SHARE
 
 
 def clean(text: str, name: str, others: Iterable[str], log: GuardLog) -> str:

@@ -165,6 +165,19 @@ def role_confusion(text: str, speaker: str, names: Mapping[str, str], relations:
     return ""
 
 
+# a reply this near (word trigrams) one of the speaker's own "You ..." lines reads their sheet back to someone else
+OWN_FACTS_SIMILARITY = 0.3
+
+
+def reads_own_facts_back(text: str, facts: Sequence[str]) -> bool:
+    """The speaker's own second-person facts said to the listener: "Lena, you are a noticer: you see the ants on
+    the pavement ..." from Max, whose sheet says "You are ten, ... a noticer: you see ants on the pavement ...".
+    The listener is told who the speaker is, as if they were the speaker."""
+    if not re.search(r"\byou\b", text, re.IGNORECASE):
+        return False
+    return any(similarity(text, f) >= OWN_FACTS_SIMILARITY for f in facts if f.startswith("You "))
+
+
 _PERSONAL = re.compile(
     r"\b(i|i'm|i've|i'll|i'd|me|my|mine|myself|we|we're|we've|we'll|us|our|ours|you|you're|you've|you'll|your|"
     r"yours|yourself|let's)\b",
@@ -246,7 +259,7 @@ class Scorer:
         vec = self._vectors(texts)
         assistant = self._assistant(vec)
         if len(texts) == 1:  # nothing to choose between: only the detectors matter
-            reject = rejects[0] or role_confusion(texts[0], situation.speaker, self.names, situation.relations)
+            reject = rejects[0] or self._confusion(texts[0], situation)
             return [
                 Candidate(
                     text=texts[0], reject=reject or ("assistant-speak" if assistant[0] else ""), source=sources[0]
@@ -275,12 +288,16 @@ class Scorer:
                 "narrates": float(narrates(text, self.names)),
             }
             total = sum(WEIGHTS[k] * (-parts[k] if k in PENALTIES else parts[k]) for k in WEIGHTS)
-            reject = rejects[i] or role_confusion(text, situation.speaker, self.names, situation.relations)
+            reject = rejects[i] or self._confusion(text, situation)
             if not reject and assistant[i]:
                 reject = "assistant-speak"
             out.append(Candidate(text=text, score=total, reject=reject, parts=parts, source=sources[i]))
         return out
 
+
+    def _confusion(self, text: str, situation: Situation) -> str:
+        why = role_confusion(text, situation.speaker, self.names, situation.relations)
+        return why or ("role:own-facts-as-yours" if reads_own_facts_back(text, situation.facts) else "")
 
     @staticmethod
     def _fulfils(texts: Sequence[str], moments: Sequence[tuple[int, str, tuple[str, ...]]]) -> list[float]:

@@ -71,11 +71,40 @@ def test_length_is_bounded_at_a_sentence() -> None:
         ("Lyra's voice is small and sleepy.", "third-person"),
         ("I think Lyra’s band is fine.", "third-person"),
         ("The Orchard is glowing tonight and I love it", "near-duplicate"),
+        # what a stop sequence or a cut left of a line: the start of one, not one
+        ("This is the", "fragment"),
+        ("The light", "fragment"),
+        ("I want to go with my", "fragment"),
+        ("The light of night is not a boat,", "fragment"),
     ],
 )
 def test_rejections(text: str, reason: str) -> None:
     recent = ["The Orchard is glowing tonight and I love it so much"]
     assert guards.reject_reason(text, "Lyra", recent) == reason
+
+
+@pytest.mark.parametrize(
+    ("line", "after", "parrot"),
+    [
+        ("I'm sorry you missed me, I just got the news.", "I'm sorry I missed you, I just got the news.", True),
+        ("You're sorry for missing you, I just got the news.", "I'm sorry you missed me, I just got the news.", True),
+        # an answer says the question's words back; a short line shares its few words with anything
+        ("Yes, the band is green and I am ready to sync.", "Is your band green yet? Are you ready to sync?", False),
+        ("I'm sorry, I got it.", "I'm sorry I got it wrong.", False),
+        ("My mum works at the bakery on Cask Street.", "My mum gets up at three every morning.", False),
+    ],
+)
+def test_saying_the_last_line_again_in_another_order_is_parroting(line: str, after: str, parrot: bool) -> None:
+    assert guards.parrots(line, after) is parrot
+    assert (guards.reject_reason(line, "Lyra", ["Something else entirely, said long ago.", after]) == "parrots") is parrot
+
+
+@pytest.mark.parametrize(
+    "line", ["Nightmare.", "Goodnight, kiddo", "I love you", "Come in", "I think so", "Yes", "Okay okay, my band is green"]
+)
+def test_a_short_line_without_a_full_stop_is_not_a_fragment(line: str) -> None:
+    assert not guards.is_fragment(line)
+    assert guards.reject_reason(line, "Lyra", []) == ""
 
 
 def test_a_fine_line_stands() -> None:

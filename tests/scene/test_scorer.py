@@ -140,6 +140,18 @@ def test_the_candidate_that_answers_beats_one_that_recites(story, scorer) -> Non
     assert next(c for c in scored if c.text == invents).parts["invented"] >= 1
 
 
+def test_reading_ones_own_sheet_back_to_the_listener_is_role_confusion(story, scorer) -> None:  # type: ignore[no-untyped-def]
+    names = {c: p.name for c, p in story.personas.items()}
+    sheet = tuple(fact_sheet(story.personas["max"], names, story.plot.setting))
+    situation = Situation("max", "Lyra, what's a dreamscape?", sheet)
+    recited = "Lena, you are a noticer: you see the ants on the pavement and the seams at the edge of a dreamscape."
+    fine = "It's a dream we all share. You see it too, don't you?"
+    scored = scorer.score([recited, fine], situation)
+    assert scored[0].reject == "role:own-facts-as-yours" and not scored[1].reject
+    # said as his own ("I see ants on the pavement"), the same facts are his to say
+    assert not scorer.score(["I see ants on the pavement and the seams at the edge of a dreamscape."], situation)[0].reject
+
+
 def test_a_rejected_candidate_says_why_and_never_wins(story, scorer) -> None:  # type: ignore[no-untyped-def]
     situation = Situation("lyra", "Who are you?", ("You are Lyra Adair, 10 years old.",))
     scored = scorer.score(["You are Zara, a 50 year old.", "I'm Lyra! Ten and a bit!"], situation, ["", ""])
