@@ -294,8 +294,9 @@ class Scorer:
             out.append(Candidate(text=text, score=total, reject=reject, parts=parts, source=sources[i]))
         return out
 
-
     def _confusion(self, text: str, situation: Situation) -> str:
+        """Why a candidate is not the speaker talking as themselves ("" if it is): see ``role_confusion`` and
+        ``reads_own_facts_back``."""
         why = role_confusion(text, situation.speaker, self.names, situation.relations)
         return why or ("role:own-facts-as-yours" if reads_own_facts_back(text, situation.facts) else "")
 
