@@ -72,7 +72,7 @@ def second_person(sentence: str, p: Persona, pro: Pronouns | None = None) -> str
     a sentence that starts with anyone else is kept as it is."""
     pro = pro or pronouns_of(p)
     s = sentence.strip()
-    names = [re.escape(n) for n in _names(p)]
+    names = [re.escape(n) for n in names_of(p)]
     subject = rf"^(?:{'|'.join(names)}|{pro.subject})\s+([\w']+)"
     m = re.match(subject, s, flags=re.IGNORECASE)
     if not m:
@@ -93,7 +93,7 @@ def about_self(sentence: str, p: Persona) -> str:
     a "she" in lore may be anyone). An aside after the name is dropped, or the character would recite their
     own file in the third person ("Camille Benoit, twenty-four, is a reporter" said by Camille)."""
     s = sentence.strip()
-    name = "|".join(re.escape(n) for n in _names(p))
+    name = "|".join(re.escape(n) for n in names_of(p))
     s = re.sub(rf"^({name}){_APPOSITIVE.pattern}", r"\1 ", s, count=1)
     if re.match(rf"(?:{name})\s+[a-z]", s):
         return second_person(s, p)
@@ -128,7 +128,8 @@ def yours(s: str, pro: Pronouns) -> str:
     return s
 
 
-def _names(p: Persona) -> list[str]:
+def names_of(p: Persona) -> list[str]:
+    """What the character is called, longest first: ["Zara Adair", "Zara"] (just ["Max"] with no surname)."""
     full = full_name(p)
     return [full, p.name] if full != p.name else [p.name]
 

@@ -194,6 +194,7 @@ _OPEN_ENDED = frozenset(
     {"the", "a", "an", "of", "and", "or", "but", "with", "from", "by", "because", "than", "if"}
     | {"my", "your", "his", "their", "our", "its", "i", "we", "he", "she", "they"}
 )
+_OPENS_PHRASE = _OPEN_ENDED - {"i", "we", "he", "she", "they"}  # "The light", "My band"; not "I love you"
 
 
 def is_fragment(text: str) -> bool:
@@ -209,8 +210,7 @@ def is_fragment(text: str) -> bool:
     if not ws:
         return False
     # a bare noun phrase that stops ("The light", "My band"), not a short sentence ("I love you")
-    phrase = ws[0] in _OPEN_ENDED - {"i", "we", "he", "she", "they"}
-    return ws[-1] in _OPEN_ENDED or (len(ws) <= 3 and phrase and "," not in t)
+    return ws[-1] in _OPEN_ENDED or (len(ws) <= 3 and ws[0] in _OPENS_PHRASE and "," not in t)
 
 
 def reject_reason(

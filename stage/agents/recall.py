@@ -127,13 +127,16 @@ def asked_relatives(query: str) -> set[str]:
     ask after the mother, but "your daughter's best friend" asks after the friend (the last of a possessive
     chain), not the daughter. A relative named after "you" is not whom it asks after: in "what do you want your
     mum to feel?" the question is about the speaker."""
-    out = set()
-    for m in _OWN_KIN.finditer(query):
-        if re.search(r"\byou\b", query[: m.start()], re.I):
-            continue
-        chain = _KIN_OF_KIN.match(query[m.end() :])
-        out.add(KIN[(chain or m).group(1).lower()])
-    return out
+    return {
+        _kin_asked(query, m) for m in _OWN_KIN.finditer(query) if not re.search(r"\byou\b", query[: m.start()], re.I)
+    }
+
+
+def _kin_asked(text: str, own: re.Match[str]) -> str:
+    """The ``KIN`` value a "your <kin>" match asks after: the last of a possessive chain ("your daughter's best
+    friend" -> "friend")."""
+    chain = _KIN_OF_KIN.match(text[own.end() :])
+    return KIN[(chain or own).group(1).lower()]
 
 
 _OTHERS_KIN = re.compile(rf"\b[A-Z][\w'-]*'s\s+(?:(?:best|big|little|older|younger)\s+)*({_KIN})\b")
@@ -253,10 +256,9 @@ def question_subject(query: str) -> tuple[str, str]:
     rest = m.group(1)
     if re.match(r"you\b", rest, re.I):
         return "self", ""
-    own = re.match(rf"your\s+{_KIN_ADJ}({_KIN})\b", rest, re.I)
-    if own:
-        chain = _KIN_OF_KIN.match(rest[own.end() :])
-        return "kin", KIN[(chain or own).group(1).lower()]
+    own = _OWN_KIN.match(rest)
+    if own and own.group(0).lower().startswith("your"):
+        return "kin", _kin_asked(rest, own)
     if re.match(r"your\b", rest, re.I):  # "your favourite dreamscape": a fact about the dreamscape answers it
         return "", ""
     name = re.match(r"([A-Z][a-z-]+)\b(?!['’])", rest)  # not "Lyra's dad": someone else's relative
@@ -334,13 +336,13 @@ class Features:
 
     facts: tuple[str, ...]
     values: np.ndarray[Any, np.dtype[np.float64]]
-    shaped: tuple[bool, ...]
 
     def rank(self, weights: np.ndarray[Any, np.dtype[np.float64]] = WEIGHTS) -> list[Recalled]:
         scores = self.values @ weights
+        meaning, shape = FEATURES.index("meaning"), FEATURES.index("shape")
         out = [
-            Recalled(f, float(sc), float(v[0]), shaped=sh)
-            for f, sc, v, sh in zip(self.facts, scores, self.values, self.shaped, strict=True)
+            Recalled(f, float(sc), float(v[meaning]), shaped=bool(v[shape]))
+            for f, sc, v in zip(self.facts, scores, self.values, strict=True)
         ]
         return sorted(out, key=lambda r: -r.score)
 
@@ -361,7 +363,7 @@ def features(
     skip = {w.lower() for w in ignore}
     asked = {_term(w) for w in content_words(query) if w not in skip and w not in QUESTION_WORDS}
     if not asked or not facts:
-        return Features((), np.zeros((0, len(FEATURES))), ())
+        return Features((), np.zeros((0, len(FEATURES))))
     for name in ignore:  # "Theo, where do you work?" asks about work, not about Theo
         query = re.sub(rf"\b{re.escape(name)}\b[,!?]?\s*", "", query, flags=re.IGNORECASE)
     # "What does your sister do for work?" is also "What does Camille do for work?" when Camille is the sister
@@ -395,7 +397,7 @@ def features(
     def covered(want: set[str], words: set[str]) -> float:
         return sum(idf[t] for t in want & words) / sum(idf[t] for t in want)
 
-    rows, shapes = [], []
+    rows = []
     for fact, sim, words in zip(facts, sims, terms, strict=True):
         overlap = max(covered(asked, words), covered(asked_meant, words))
         if noun:
@@ -418,8 +420,7 @@ def features(
                 _subject_match(subject, fact, kin or {}, people),
             )
         )
-        shapes.append(shaped)
-    return Features(tuple(facts), np.asarray(rows, dtype=np.float64), tuple(shapes))
+    return Features(tuple(facts), np.asarray(rows, dtype=np.float64))
 
 
 def _names_in(fact: str, exclude: set[str]) -> list[str]:

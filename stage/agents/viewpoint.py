@@ -26,6 +26,7 @@ from stage.agents.facts import (
     base_verb,
     fact_sheet,
     full_name,
+    names_of,
     pronouns_of,
     recallable,
     second_person,
@@ -52,7 +53,7 @@ def clauses_of(sentence: str) -> list[str]:
 def _opening_name(sentence: str, cast: Sequence[Persona]) -> Persona | None:
     """The cast member a sentence opens with as its subject ("Max Benoit is ten", "Camille, 24, ...")."""
     for p in cast:
-        names = "|".join(re.escape(n) for n in dict.fromkeys((full_name(p), p.name)))
+        names = "|".join(re.escape(n) for n in names_of(p))
         if re.match(rf"(?:{names})(?:\s+[a-z]|,)", sentence):
             return p
     return None
@@ -104,7 +105,7 @@ def _named_as_you(sentence: str, p: Persona) -> str:
     """The reader named inside a sentence about something else, as "you": "The most admired engineer is Zara
     Adair, whose patch ..." -> "... is you, whose patch ..."; "Zara Adair's project" -> "your project". Said
     back in the first person, it is "me" and "my", not the character talking about herself by name."""
-    names = "|".join(re.escape(n) for n in dict.fromkeys((full_name(p), p.name)))
+    names = "|".join(re.escape(n) for n in names_of(p))
     if not re.search(rf"\b(?:{names})\b", sentence):
         return sentence
     s = re.sub(rf"(?<=\S )(?:{names})['’]s\b", "your", sentence)
