@@ -24,7 +24,7 @@ from stage.agents.facts import (
 )
 from stage.agents.guards import ROLE_WORDS
 from stage.agents.inputs import clean_user_text
-from stage.agents.recall import default_embedder, is_wh_question, kin_of, people_named, relevant
+from stage.agents.recall import default_embedder, is_wh_question, kin_of, people_named, relevant, trim
 from stage.agents.retrieval import Retriever
 from stage.agents.scorer import Scorer, story_texts
 from stage.agents.viewpoint import recall_pool
@@ -536,7 +536,8 @@ class Scene:
             kin = kin_of(facts)  # the sheet's relation lines, which open what the character recalls
             # in the character's own voice: a tiny model that copies what is near then copies an answer
             found = relevant(answering, facts, self.embed, k=HINTS, ignore=(persona.name,), people=self.people, kin=kin)
-            hints = [first_person(h) for h in found]
+            # only as much of the fact as answers: "I live on the 41st floor", not the flat's whole description
+            hints = [first_person(trim(h, answering, self.embed)) for h in found]
         # a question a fact can answer gets that fact, said as the character, among the candidates: the 135M model
         # rarely copies even a fact put right next to the question, and a true line beats a made-up one
         answer = spoken(hints[0]) if hints and is_wh_question(answering) else ""

@@ -67,9 +67,11 @@ def search_tokens(text: str) -> list[str]:
 
 
 def says_any(text: str, terms: Iterable[str]) -> bool:
-    """Does ``text`` hold one of ``terms`` (lower-case phrases), anywhere? How an exit condition is met."""
+    """Does ``text`` hold one of ``terms`` (lower-case phrases), each starting a word? How an exit condition is
+    met. A term is the start of a word, so "read" is said in "reading" and "breath" in "breathe", but "our own"
+    is not said in "your own", nor "read" in "already"."""
     lowered = text.lower()
-    return any(term in lowered for term in terms)
+    return any(re.search(rf"(?<![\w'’]){re.escape(term)}", lowered) for term in terms)
 
 
 SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")

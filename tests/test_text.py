@@ -42,3 +42,12 @@ def test_markdown_is_read_as_prose_when_split_into_sentences() -> None:
         "A line that wraps across two lines.",
     ]
     assert split_sentences("Plain text. Two sentences?") == ["Plain text.", "Two sentences?"]
+
+
+def test_an_exit_term_is_said_at_the_start_of_a_word() -> None:
+    from stage.text import says_any
+
+    assert says_any("We dreamed our own dream.", ["our own"])
+    assert not says_any("Noticing your own voice, you just did it.", ["our own"])  # met a beat's exit before
+    assert says_any("I love reading by the lamp.", ["read"]) and says_any("Breathe in.", ["breath"])
+    assert not says_any("I already know.", ["read"]) and not says_any("It's history.", ["story"])

@@ -145,7 +145,15 @@ def _judge(
         kind = "boundary" if by is safety.By.BOUNDARY else "echo" if by is safety.By.CONTEXT else "unsafe"
         return f"{kind}:{verdict.category}", verdict.category
     reason = gl.timed(
-        "reject", partial(guards.reject_reason, text, ctx.persona.name, ctx.heard, instructions=instructions)
+        "reject",
+        partial(
+            guards.reject_reason,
+            text,
+            ctx.persona.name,
+            ctx.heard,
+            instructions=instructions,
+            people=[*ctx.others, *ctx.names.values()],
+        ),
     )
     return reason, ""
 

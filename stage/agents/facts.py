@@ -10,7 +10,7 @@ second person by rewriting only the subject and possessives that refer to the ch
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from stage.text import split_sentences
@@ -66,10 +66,11 @@ def base_verb(verb: str) -> str:
     return verb
 
 
-def second_person(sentence: str, p: Persona, pro: Pronouns | None = None) -> str:
+def second_person(sentence: str, p: Persona, pro: Pronouns | None = None, *, objects: bool = True) -> str:
     """Rewrite a sentence about ``p`` so it speaks to them: "She lives above her mother's bakery" -> "You live
     above your mother's bakery". Only the leading subject (their name or pronoun) and their possessives change;
-    a sentence that starts with anyone else is kept as it is."""
+    a sentence that starts with anyone else is kept as it is. ``objects=False`` leaves "him"/"her"/"his" alone
+    (they mean someone else: see ``relation_facts``)."""
     pro = pro or pronouns_of(p)
     s = sentence.strip()
     names = [re.escape(n) for n in names_of(p)]
@@ -78,10 +79,45 @@ def second_person(sentence: str, p: Persona, pro: Pronouns | None = None) -> str
     if not m:
         return s
     s = f"You {base_verb(m.group(1))}{s[m.end():]}"
-    # an auxiliary joined to the same subject ("... and is now crew lead"); other verbs are left alone, since
-    # telling "and reads" from "and his" needs a parser, and a tiny model reads either
-    s = re.sub(r"\b(and|but)\s+(is|has|was)\b", lambda v: f"{v.group(1)} {IRREGULAR[v.group(2)]}", s)
-    return yours(s, pro)
+    return yours(agree(s), pro, objects=objects)
+
+
+# a verb joined to the same subject: "..., writes the column", "and keeps her notes", "and is now crew lead". A
+# third-person verb is told from a plural noun ("apples and pears from the orchard") by what follows it: a verb
+# takes an object (a determiner, a pronoun, a number, a quotation), a noun a preposition
+_OBJECT_NEXT = (
+    r"(?=\s+(?:(?:the|a|an|her|his|their|its|my|your|him|them|me|everything|everyone|nothing|up|out|off|one|two|"
+    r"three|four|five|that|it|he|she|they|we|how|what|why|whether|if)\b|\d|[A-Z]|['\"“‘]))"
+)
+# "and hardly sees him", "and privately thinks": after an adverb, a word ending in -s is a verb
+# "-ly" words that are adverbs, not "family", "belly" or "Italy"
+_LY = r"\w+(?:ely|ully|ntly|ckly|ably|ibly|dly|tly|sly|wly|ghly|rly|vely|ally)"
+ADVERB = rf"(?:{_LY}|also|still|never|always|often|even|just|only|then|now|sometimes)"
+_JOIN = re.compile(r"(,\s+(?:and\s+|but\s+)?|\s+(?:and|but)\s+)")
+_NOT_VERBS = frozenset({"his", "its", "this", "thus", "us", "yes", "always", "sometimes", "perhaps", "less", "unless"})
+
+
+def agree(sentence: str) -> str:
+    """The verbs joined to a leading "You" in the base form: "You are twenty-four, writes the column and keeps
+    her notes" -> "..., write the column and keep her notes" (said back: "I write ... and keep ..."). A part
+    of the list that opens with a word in -s is a verb when an object or an adverb says so, or when the part
+    before it opened with one ("..., practises its rhyme, and waits for the courage")."""
+    if not sentence.startswith("You "):
+        return sentence
+    parts = _JOIN.split(sentence)  # [head, joint, part, joint, part, ...]
+    after_verb = False
+    for i in range(2, len(parts), 2):
+        m = re.match(rf"({ADVERB}\s+)?([a-z][a-z'-]*)", parts[i])
+        word = m.group(2) if m else ""
+        rest = parts[i][m.end() :] if m else ""
+        third = word.endswith("s") and not word.endswith("ss") and len(word) > 3 and word not in _NOT_VERBS
+        verb = m is not None and (
+            word in IRREGULAR or (third and bool(m.group(1) or after_verb or re.match(_OBJECT_NEXT, rest)))
+        )
+        if verb and m is not None:
+            parts[i] = f"{m.group(1) or ''}{base_verb(word)}{rest}"
+        after_verb = verb
+    return "".join(parts)
 
 
 # "Camille Benoit, twenty-four, is ...": an aside between the name and the verb (not a list: "Camille, Max and Lyra")
@@ -107,23 +143,38 @@ _TAKES_OBJECT = (
 )
 
 
-def yours(s: str, pro: Pronouns) -> str:
-    """The character's possessives, later subject pronouns and reflexives in ``s``, turned to "you"."""
-    # "her" before a determiner is an object ("have told her their children ..."), before a noun a possessive
-    before_noun = (
-        r"(?=\s+(?!(?:and|or|but|to|that|if|when|because|so|own|their|the|a|an|his|its|our|them|this|what|how|"
-        r"about|off|up|out|in|on|at|with|from|for)\b)[A-Za-z])"
-    )
+# "her" before a determiner is an object ("have told her their children ..."), before a noun a possessive
+_BEFORE_NOUN = re.compile(
+    r"(?=\s+(?!(?:and|or|but|to|that|if|when|because|so|own|their|the|a|an|his|its|our|them|this|what|how|"
+    r"about|off|up|out|in|on|at|with|from|for|anywhere|everywhere|somewhere|too|again|back|home|here|there|alone|"
+    rf"now|then|once|instead|tonight|today|{_LY})\b)[A-Za-z])"
+)
+
+
+def yours(s: str, pro: Pronouns, *, objects: bool = True) -> str:
+    """The character's possessives, later subject pronouns and reflexives in ``s``, turned to "you" (with
+    ``objects=False`` the subject pronouns only)."""
+    subject = rf"\b{pro.subject}\s+({ADVERB}\s+)?([\w']+)"  # "he also knows" -> "you also know"
+
+    def you(v: re.Match[str]) -> str:
+        return f"you {v.group(1) or ''}{base_verb(v.group(2))}"
+
+    if not objects:
+        # a later "she" is most often them still ("wishes Mum would ask what she thinks"), though not always
+        return re.sub(subject, you, s)
+    before_noun = _BEFORE_NOUN.pattern
     s = re.sub(rf"^{pro.possessive.capitalize()}\b{before_noun}", "Your", s)  # "His dad drove ..."
     s = re.sub(rf"\b{pro.possessive}\b{before_noun}", "your", s) if pro.possessive != pro.object else s
     if pro is SHE:  # "her" is possessive before a noun and an object otherwise
-        s = re.sub(rf"\b({_TAKES_OBJECT})\s+her\b", r"\1 you", s)  # "let her go", "told her a story"
+        # after a verb that takes an object, "her" + a plural is a possessive ("keeps her notes"), "her" + a bare
+        # word an object ("let her go", "told her a story")
+        s = re.sub(rf"\b({_TAKES_OBJECT})\s+her\b(?!\s+[a-z]+[^s\W]s\b)", r"\1 you", s)
         s = re.sub(rf"\bher\b{before_noun}", "your", s)
         s = re.sub(r"\bher\s+own\b", "your own", s)
         s = re.sub(r"\bher\b", "you", s)
     elif pro is HE:
         s = re.sub(r"\bhim\b", "you", s)
-    s = re.sub(rf"\b{pro.subject}\s+([\w']+)", lambda v: f"you {base_verb(v.group(1))}", s)
+    s = re.sub(subject, you, s)
     s = re.sub(r"\b(himself|herself|themselves)\b", "yourself", s)
     return s
 
@@ -154,6 +205,55 @@ def relation_line(p: Persona, other: str, text: str, pro: Pronouns) -> str:
     head = re.sub(rf"^{pro.possessive}\b", "your", head, flags=re.IGNORECASE)
     head = re.sub(rf"\b{pro.possessive}\b", "your", head) if pro is not SHE else re.sub(r"\bher\b", "your", head)
     return f"{other}: {head}."
+
+
+def relation_facts(p: Persona, other: Persona, text: str, cast: Sequence[Persona] = ()) -> list[str]:
+    """All that p's file says about another character, as p's own facts ("Theo: Lyra's dad, who once let you
+    press the siren button.", "You think Theo is the kindest grown-up you know"), not only the sheet's first
+    clause. A relationship text is p's view of the other: its first sentence describes them, so a pronoun of
+    p's there is p ("who once let him sit in the ambulance"); a later sentence has p as its subject ("Theo likes
+    him"), so its "him" is the other, when p and the other share their pronouns. A sentence that names someone
+    else of the ``cast`` who shares p's pronouns keeps its "her" ("distracts Lyra from her Stars", in Zara's)."""
+    pro, theirs = pronouns_of(p), pronouns_of(other)
+    sentences = split_sentences(text)
+    if not sentences:
+        return []
+    head = yours(sentences[0], pro)
+    head = re.sub(r"^(The|A|An|Your)\b", lambda m: m.group(1).lower(), head)
+    out = [f"{other.name}: {head}"]
+    names = "|".join(re.escape(n) for n in names_of(p))
+    for s in sentences[1:]:
+        alike = pro == theirs or any(
+            q.id != p.id and pronouns_of(q) == pro and re.search(rf"\b{re.escape(q.name)}\b", s) for q in cast
+        )
+        opens = re.match(rf"(?:{names}|{pro.subject.capitalize()})\s", s) is not None
+        if opens:
+            s = second_person(s, p, pro, objects=not alike)
+        elif not alike:
+            s = yours(s, pro)
+        others = any(
+            q.id not in (p.id, other.id) and pronouns_of(q) == theirs and re.search(rf"\b{re.escape(q.name)}\b", s)
+            for q in cast
+        )
+        # said on its own, "I am a bit in awe of her" says nobody: the first pronoun that can only be them, named
+        if not others and not re.search(rf"\b{re.escape(other.name)}\b", s) and (pro != theirs or opens):
+            s = _name_them(s, other.name, theirs, subjects=pro != theirs)
+        out.append(s)
+    return out
+
+
+def _name_them(s: str, name: str, pro: Pronouns, *, subjects: bool) -> str:
+    """The first of ``pro``'s pronouns in ``s`` replaced by ``name`` ("her notes" -> "Camille's notes", "trust
+    him" -> "trust Max"); with ``subjects=False`` only an object ("him", "her" before no noun)."""
+    forms = [pro.object] + ([pro.subject, pro.possessive] if subjects else [])
+    m = re.search(rf"\b({'|'.join(dict.fromkeys(forms))})\b", s)
+    if not m:
+        return s
+    word = m.group(1)
+    possessive = word == pro.possessive and (pro.possessive != pro.object or _BEFORE_NOUN.match(s[m.end() :]))
+    if possessive and not subjects:
+        return s
+    return f"{s[: m.start()]}{name}{'s' if possessive else ''}{s[m.end() :]}".replace(f"{name}s", f"{name}'s", 1)
 
 
 def recallable(p: Persona, names: Mapping[str, str], setting: str = "") -> list[str]:
@@ -255,7 +355,9 @@ def _first_person(fact: str) -> str:
     s = re.sub(r"^[Yy]ou\b", "I", s)
     # after a conjunction, "you" starts a clause: a subject ("when you tease him" -> "when I tease him")
     s = re.sub(r"(?<=[,;] )you\b", "I", s)
-    s = re.sub(r"\b(and|that|what|when|if|because|before|after|while|until|so) you\b", r"\1 I", s)
+    s = re.sub(
+        r"\b(and|that|what|when|if|because|before|after|while|until|so|whom|than|how|much|where|why) you\b", r"\1 I", s
+    )
     s = re.sub(rf"\b({_TAKES_OBJECT})\s+you\b", r"\1 me", s)  # "let you go": an object
     s = re.sub(rf"\byou\b(?=\s+(?:{_SUBJECT_VERBS})\b)", "I", s)  # "before you can publish": a subject
     s = re.sub(r"\byou\b", "me", s)

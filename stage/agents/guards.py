@@ -30,7 +30,9 @@ OFF_ROLE = re.compile(
 )
 LABEL = re.compile(r"\b\w+['’]s (?:response|reply|answer|turn|line)\s*:", re.IGNORECASE)
 SPECIAL_TOKENS = re.compile(r"<\|[^|>]{0,40}\|>|</?s>|\[/?INST\]", re.IGNORECASE)
-SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
+# where a sentence ends: its stop and any closing quote or bracket, before a space and what starts a sentence (a
+# title's "?" inside a line goes on: "wrote 'Who Paid for Your Child's Dream?' last spring")
+SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s+[^a-z\s])")
 
 
 T = TypeVar("T")
@@ -79,7 +81,9 @@ def cut_other_speakers(text: str, others: Iterable[str], log: GuardLog) -> str:
     if not names:
         return text
     pattern = re.compile(
-        rf"(^|\n|[.!?…\"]\s*)[\"'*_(\[]*({'|'.join(names)})[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:", re.IGNORECASE
+        # "Max:" or, with a surname, "Max Benoit:"
+        rf"(^|\n|[.!?…\"]\s*)[\"'*_(\[]*({'|'.join(names)})(?:\s+[A-Z][\w'’-]+)?[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:",
+        re.IGNORECASE,
     )
     m = pattern.search(text)
     if m is None:
@@ -102,6 +106,7 @@ def tidy(text: str, log: GuardLog) -> str:
     out = out.replace("\r", "")
     out = out.split("\n\n")[0]  # a spoken turn is one paragraph
     out = re.sub(r"\s+", " ", out).strip()
+    out = re.sub(r"\s+(?=[,.;:!?])", "", out)  # where a direction was cut out: "old stories , four lullabies"
     if len(out) >= 2 and out[0] in '"“' and out[-1] in '"”' and out.count('"') <= 2:
         out = out[1:-1].strip()
     if out != text.strip():
@@ -135,11 +140,20 @@ def drop_unfinished(text: str, log: GuardLog) -> str:
     return stripped[: ends[-1].end()]
 
 
+def sentences_of(text: str) -> list[str]:
+    """The sentences of a line, each with its closing quote or bracket."""
+    out, start = [], 0
+    for m in SENTENCE_END.finditer(text):
+        out.append(text[start : m.end()].strip())
+        start = m.end()
+    out.append(text[start:].strip())
+    return [s for s in out if s]
+
+
 def limit_length(
     text: str, log: GuardLog, max_words: int = MAX_WORDS, max_sentences: int = MAX_SENTENCES
 ) -> str:
-    sentences = [s for s in SENTENCE_END.split(text) if s.strip()]
-    out = " ".join(sentences[:max_sentences])
+    out = " ".join(sentences_of(text)[:max_sentences])
     words = out.split()
     if len(words) > max_words:
         out = " ".join(words[:max_words])
@@ -213,10 +227,64 @@ def is_fragment(text: str) -> bool:
     return ws[-1] in _OPEN_ENDED or (len(ws) <= 3 and ws[0] in _OPENS_PHRASE and "," not in t)
 
 
+# a line that opens by calling someone by a name of two or more capitalised words: "Zara Adair, ...", "Mr Benoit,
+# ...", or a thing spoken to as if it were a person ("Sync Hour, you're the best.", "Dream Network, ...")
+_VOCATIVE = re.compile(r"^[\"'“*]*(?!(?:The|A|An|This|That|These|Those)\s)((?:[A-Z][\w'’-]*\s+)+[A-Z][\w'’-]*),\s")
+# words that may open a greeting or an address to a person: "Good Morning, Max", "Mr Benoit, ..."
+_ADDRESS_WORDS = frozenset(
+    {
+        *("mr", "mrs", "ms", "miss", "mister", "dr", "doctor", "sir", "madam", "dear", "my", "our", "you"),
+        *("mum", "mummy", "dad", "daddy", "auntie", "uncle", "gran", "granny", "grandma", "grandpa", "little", "big"),
+        *("hey", "oh", "well", "yes", "no", "okay", "ok", "hello", "hi", "good", "thank", "thanks", "sorry"),
+        *("please", "night", "morning", "evening", "everyone", "all"),
+    }
+)
+
+
+def addresses_a_thing(text: str, people: Iterable[str]) -> bool:
+    """The line opens by speaking to something that is nobody: a name of capitalised words none of which is a
+    person's name (one of ``people``) or a word one addresses people with ("Good Night, ...")."""
+    m = _VOCATIVE.match(text.strip())
+    if not m:
+        return False
+    known = {w.lower() for who in people for w in who.split()} | _ADDRESS_WORDS
+    return not any(re.sub(r"['’]s$", "", w).lower() in known for w in m.group(1).split())
+
+
+def writes_for(text: str, name: str, people: Iterable[str]) -> bool:
+    """A speaker label for someone else anywhere in the line, not only where the cut looks (a line's start or a
+    sentence's): "21:48, Theo: Max's family." is a script, whoever it is said by. "I told you: ..." is speech."""
+    others = [re.escape(n) for n in people if n and n.lower() not in (name.lower(), "you")]
+    if not others:
+        return False
+    label = rf"(?<![\w'])(?:{'|'.join(others)})[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:(?!\d)"
+    return re.search(label, text, re.IGNORECASE) is not None
+
+
+NUMBER_LIST_SHARE = 0.4  # of a line's words that are numbers or months ("It rose from 0.71 to 0.93" has 2 of 10)
+_MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+
+
+def is_number_list(text: str) -> bool:
+    """Dates strung together ("No.1 2085, October 31, 2074, November 6, 2090"): three years or months or more
+    making up a large part of the line, which the small model writes when it loses the thread and nobody says.
+    Counts are not dates: "We have 3 kids: 4, 7 and 9 years old." stands."""
+    tokens = re.findall(r"[\w'’.:-]+", text)
+    dates = [t for t in tokens if re.fullmatch(rf"(?:1\d|2\d)\d\d|{_MONTH}", t)]
+    numbers = [t for t in tokens if re.search(r"\d", t) or re.fullmatch(_MONTH, t)]
+    return len(dates) >= 3 and len(numbers) >= NUMBER_LIST_SHARE * len(tokens)
+
+
 def reject_reason(
-    text: str, name: str, recent: Sequence[str], threshold: float = 0.5, instructions: str = ""
+    text: str,
+    name: str,
+    recent: Sequence[str],
+    threshold: float = 0.5,
+    instructions: str = "",
+    people: Iterable[str] = (),
 ) -> str:
-    """Why this reply must be regenerated, or "" if it may stand."""
+    """Why this reply must be regenerated, or "" if it may stand. ``people`` are the names one may speak to
+    (those on stage, visitors, the speaker): a line that opens by addressing anything else is rejected."""
     if len(re.findall(r"\w", text)) < 2:
         return "empty"
     if OFF_ROLE.search(text):
@@ -239,6 +307,12 @@ def reject_reason(
     )
     if re.search(rf"\b{n}\b", introductions, re.IGNORECASE):
         return "third-person"  # narrating about itself ("Theo speaks", "Theo's voice") instead of speaking
+    if writes_for(text, name, people):
+        return "script-label"  # "21:48, Theo: Max's family.": a line for someone else inside this one
+    if is_number_list(text):
+        return "number-list"  # "No.1 2085, October 31, 2074, November 6, 2090": a table, not something said
+    if people and addresses_a_thing(text, [name, *people]):
+        return "addresses-a-thing"  # "Sync Hour, you're the best.": the beat's title spoken to as a person
     for earlier in recent:
         if similarity(text, earlier) >= threshold:
             return "near-duplicate"

@@ -56,8 +56,10 @@ SHAPES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
         re.compile(r"\bhow old\b|\bage\b|\bhow many\b|\bhow long\b", re.I),
         re.compile(rf"\b\d+\b|\b({_NUMBER_WORDS})(-\w+)?\b|\byears? old\b", re.I),
     ),
+    # "what time" asks for the clock, not for any time word ("most nights", "last spring")
+    (re.compile(r"\bwhat time\b", re.I), re.compile(r"\b\d{1,2}[:.]\d\d\b|\bo'clock\b|\bhalf past\b|\bmidnight\b", re.I)),
     (
-        re.compile(r"\bwhat time\b|\bwhen\b|\bwhich (day|night|month)s?\b", re.I),
+        re.compile(r"\bwhen\b|\bwhich (day|night|month)s?\b", re.I),
         re.compile(
             rf"\b\d{{1,2}}[:.]\d\d\b|\b({_MONTHS}|{_DAYS})s?\b|\b(morning|evening|night|midnight|spring|summer|"
             r"autumn|winter|o'clock|since|ago|last|every|until)\b",
@@ -467,3 +469,43 @@ def relevant(
     """Up to ``k`` facts nearest ``query``, best first; none that are only vaguely related."""
     ranked = features(query, facts, embed, ignore, people, kin).rank()
     return [r.fact for r in ranked[:k] if r.score >= MIN_SCORE]
+
+
+# where a fact may be cut short after the part that answers: before a clause that adds more ("..., with a
+# mother who ...", "... and my big sister Camille", "; the ...", ": white walls, ...")
+_TRAILING = re.compile(
+    r",\s+(?=(?:and|but|who|which|where|whose|while|so)\b)|\s+(?=with\s+(?:a|an|the|my|your|his|her|their)\b)"
+    r"|[;:]\s+|,\s+(?=[a-z])"
+)
+TRIM_KEEP = 0.9  # of the whole fact's meaning (cosine to the question) that the part said must keep
+TRIM_MIN_WORDS = 5
+
+
+def trim(fact: str, query: str, embed: Embedder) -> str:
+    """The shortest head of ``fact`` that still answers ``query``: "Which floor is your flat on?" wants "You
+    live on the 41st floor of the Halden Spire", not the mother and father the sentence goes on to. A head
+    answers when it keeps nearly all of the fact's meaning for the question (``TRIM_KEEP``), the kind of answer
+    the question asks for (a time, a named one), every name it gives for a "who"/"what is it called?", and at
+    least ``TRIM_MIN_WORDS`` words."""
+    heads = [fact[: m.start()].rstrip(" ,;:") for m in _TRAILING.finditer(fact)]
+    heads = [h for h in heads if h.count('"') % 2 == 0 and h.count("(") == h.count(")")]  # never inside quotes
+    heads = [h for h in heads if len(h.split()) >= TRIM_MIN_WORDS]
+    if not heads:
+        return fact
+    shape, noun = asks_for(query), head_noun(query)
+    names = set(_names_in(fact, exclude=set(re.findall(r"\b[A-Z][a-z'-]+", query))))
+    wants_name = SHAPES[-1][0].search(query) is not None  # "who ...?", "what's it called?", even "at work"
+
+    def answers(head: str) -> bool:
+        if noun and _names_a(noun, fact) and not _names_a(noun, head):
+            return False
+        if wants_name and not all(re.search(rf"\b{re.escape(n)}\b", head) for n in names):
+            return False
+        return not (shape and shape.search(fact) and not shape.search(head))
+
+    vectors = np.asarray(embed([query, fact, *heads]), dtype=np.float32)
+    sims = vectors[1:] @ vectors[0]
+    for head, sim in zip(heads, sims[1:], strict=True):
+        if sim >= TRIM_KEEP * sims[0] and answers(head):
+            return head.rstrip(" .") + "."
+    return fact

@@ -5,8 +5,8 @@ what was just said to the character, for being grounded in its own facts and the
 for sounding like this character rather than the others; it loses points for names that appear nowhere in
 the story. Detectors reject a candidate outright (with the reason): role confusion (telling someone
 "you are <a character>", speaking as someone else, reading the fact sheet back as "your daughter ..."),
-assistant-speak (near in meaning to a bank of assistant phrases, beyond the guards' patterns) and the
-guards' own rejections. These are classes of failure measured by meaning and by who is named, not a
+assistant-speak (near in meaning to a bank of assistant phrases, beyond the guards' patterns), a critic's
+talk about the story from outside it (another bank) and the guards' own rejections. These are classes of failure measured by meaning and by who is named, not a
 pattern per bad line.
 """
 
@@ -47,6 +47,26 @@ ASSISTANT_BANK = (
 # "Can I help you with that bag, kiddo?" is near help-talk too, but nearer the cast's voices.
 ASSISTANT_SIMILARITY = 0.5
 ASSISTANT_MARGIN = 0.2
+# What a reader or a critic says about a story, and a character inside it never does: the tiny model slips out of
+# the scene and reviews it ("This is a big part of the story. It's funny, but it adds to the mood of the moment.").
+# Matched by meaning, like assistant-speak; the wider margin lets a character talk about stories ("Every story
+# needs a good ending, Max." is 0.54 near the bank, 0.21 above the cast's lines).
+CRITIC_BANK = (
+    "This is a big part of the story.",
+    "The story is a mix of humor and drama.",
+    "It adds to the mood of the scene.",
+    "This scene shows the relationship between the characters.",
+    "The author uses this moment to build tension.",
+    "In this chapter, the characters learn an important lesson.",
+    "The plot takes an unexpected turn here.",
+    "This character is funny and relatable.",
+    "The dialogue between the characters feels natural.",
+    "What a great story! I loved the ending.",
+    "The theme of this story is friendship and family.",
+    "The narrator describes the setting in detail.",
+)
+CRITIC_SIMILARITY = 0.5
+CRITIC_MARGIN = 0.25
 
 WEIGHTS = {
     "answers": 1.0,
@@ -226,6 +246,10 @@ class Scorer:
         return self._vectors(ASSISTANT_BANK)
 
     @cached_property
+    def _critic(self) -> np.ndarray[Any, np.dtype[np.float32]]:
+        return self._vectors(CRITIC_BANK)
+
+    @cached_property
     def _cast_lines(self) -> np.ndarray[Any, np.dtype[np.float32]]:
         return self._vectors([e for p in self.story.personas.values() for e in p.voice.examples])
 
@@ -241,12 +265,27 @@ class Scorer:
         return list(self._assistant(self._vectors(texts))) if texts else []
 
     def _assistant(self, vec: np.ndarray[Any, np.dtype[np.float32]]) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        near = (vec @ self._bank.T).max(axis=1)
+        return self._near(vec, self._bank, ASSISTANT_SIMILARITY, ASSISTANT_MARGIN)
+
+    def _near(
+        self,
+        vec: np.ndarray[Any, np.dtype[np.float32]],
+        bank: np.ndarray[Any, np.dtype[np.float32]],
+        similarity: float,
+        margin: float,
+    ) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """Which lines are near a bank of what characters never say, and clearly nearer it than the cast's lines."""
+        near = (vec @ bank.T).max(axis=1)
         cast = (vec @ self._cast_lines.T).max(axis=1)
-        flagged: np.ndarray[Any, np.dtype[np.bool_]] = (near >= ASSISTANT_SIMILARITY) & (
-            near - cast >= ASSISTANT_MARGIN
-        )
+        flagged: np.ndarray[Any, np.dtype[np.bool_]] = (near >= similarity) & (near - cast >= margin)
         return flagged
+
+    def _out_of_scene(self, vec: np.ndarray[Any, np.dtype[np.float32]]) -> list[str]:
+        """Per line, why it is not a character speaking in the scene: "assistant-speak", "critic" (reviewing the
+        story from outside it), or ""."""
+        assistant = self._assistant(vec)
+        critic = self._near(vec, self._critic, CRITIC_SIMILARITY, CRITIC_MARGIN)
+        return ["assistant-speak" if a else "critic" if c else "" for a, c in zip(assistant, critic, strict=True)]
 
     def score(
         self, texts: Sequence[str], situation: Situation, rejects: Sequence[str] = (), sources: Sequence[str] = ()
@@ -257,14 +296,10 @@ class Scorer:
         rejects = list(rejects) or [""] * len(texts)
         sources = list(sources) or [MODEL] * len(texts)
         vec = self._vectors(texts)
-        assistant = self._assistant(vec)
+        outside = self._out_of_scene(vec)
         if len(texts) == 1:  # nothing to choose between: only the detectors matter
             reject = rejects[0] or self._confusion(texts[0], situation)
-            return [
-                Candidate(
-                    text=texts[0], reject=reject or ("assistant-speak" if assistant[0] else ""), source=sources[0]
-                )
-            ]
+            return [Candidate(text=texts[0], reject=reject or outside[0], source=sources[0])]
         fulfils = self._fulfils(texts, situation.moments)
         facts = [f for f in situation.facts if f.strip()]
         fact_vec = self._vectors(facts) if facts else None
@@ -288,9 +323,7 @@ class Scorer:
                 "narrates": float(narrates(text, self.names)),
             }
             total = sum(WEIGHTS[k] * (-parts[k] if k in PENALTIES else parts[k]) for k in WEIGHTS)
-            reject = rejects[i] or self._confusion(text, situation)
-            if not reject and assistant[i]:
-                reject = "assistant-speak"
+            reject = rejects[i] or self._confusion(text, situation) or outside[i]
             out.append(Candidate(text=text, score=total, reject=reject, parts=parts, source=sources[i]))
         return out
 

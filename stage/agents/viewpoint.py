@@ -29,6 +29,7 @@ from stage.agents.facts import (
     names_of,
     pronouns_of,
     recallable,
+    relation_facts,
     second_person,
     yours,
 )
@@ -39,6 +40,8 @@ from stage.types import LoreHit, LoreSection, Persona, Story
 EDITORIAL = "editorial"
 _GROUP_OPENING = re.compile(r"^(?:They|The family|The whole family)\b\s*")
 _GROUP_POSSESSIVE = re.compile(r"^Their\b")
+# a word that links a sentence to the one before without being its subject: "So he reads ...", "Then she ..."
+_CONNECTIVE = re.compile(r"^(?:So|Then|But|And|Now|Still|Yet|Soon|Later|Sometimes|Often|Tonight|Instead),?\s+(?=[a-z])")
 
 
 def clauses_of(sentence: str) -> list[str]:
@@ -66,7 +69,7 @@ def _named(sentence: str, cast: Sequence[Persona]) -> list[Persona]:
 def _fits(sentence: str, pro: Pronouns) -> bool:
     """The sentence opens with this pronoun as its subject or possessive ("She is ...", "His dad ...")."""
     words = {pro.subject.capitalize(), pro.possessive.capitalize()}
-    return sentence.split(" ", 1)[0] in words
+    return sentence.split(" ", 1)[0].capitalize() in words
 
 
 def read_as(text: str, reader: Persona, cast: Sequence[Persona], title: str = "") -> list[str]:
@@ -85,8 +88,12 @@ def read_as(text: str, reader: Persona, cast: Sequence[Persona], title: str = ""
                 topic, group = opener, {opener.id}
             if opener is not None and opener.id == reader.id:
                 out.append(_named_as_you(about_self(s, reader), reader))
-            elif opener is None and topic is not None and topic.id == reader.id and _fits(s, mine):
-                out.append(yours(second_person(s, reader, mine), mine))
+            elif opener is None and topic is not None and topic.id == reader.id and _fits(_CONNECTIVE.sub("", s), mine):
+                lead = _CONNECTIVE.match(s)
+                said = lead.group(0) if lead else ""
+                rest = s[len(said) :]
+                turned = yours(second_person(rest[0].upper() + rest[1:], reader, mine), mine)
+                out.append(f"{said}{turned[0].lower()}{turned[1:]}" if said else turned)
             elif opener is None and reader.id in group and (m := _GROUP_OPENING.match(s)):
                 rest = s[m.end() :]
                 verb, _, tail = rest.partition(" ")
@@ -135,7 +142,7 @@ def about(section: LoreSection, p: Persona) -> bool:
 
 def recall_pool(p: Persona, story: Story, beat: int, hits: Sequence[LoreHit]) -> list[str]:
     """Everything a character can draw on to answer a question, in their point of view: their own facts
-    (``recallable``), the lore about them and their family that they may know at this beat, and the lore the
+    (``recallable``) and of the people they know (``relation_facts``), the lore about them and their family that they may know at this beat, and the lore the
     search found for this line."""
     cast = list(story.personas.values())
     names = {cid: q.name for cid, q in story.personas.items()}
@@ -146,5 +153,12 @@ def recall_pool(p: Persona, story: Story, beat: int, hits: Sequence[LoreHit]) ->
     lore = [f for title, t in texts for f in read_as(t, p, cast, title)]
     sheet = fact_sheet(p, names, story.plot.setting)
     # the sheet names them on purpose ("You are Zara Adair, 41"); elsewhere their name is "you"
-    own = [f if f in sheet else _named_as_you(f, p) for f in recallable(p, names, story.plot.setting)]
+    # what their file says of everyone they know, whole ("who once let you press the siren button")
+    related = [
+        f
+        for cid, text in p.relationships.items()
+        if cid in story.personas and cid != p.id
+        for f in relation_facts(p, story.personas[cid], text, cast)
+    ]
+    own = [f if f in sheet else _named_as_you(f, p) for f in [*recallable(p, names, story.plot.setting), *related]]
     return list(dict.fromkeys([*own, *lore]))

@@ -207,3 +207,59 @@ def test_a_label_for_someone_else_inside_an_opening_bracket_is_cut() -> None:
     assert log.flags == ["cut:speaker:zara"]
     assert cut_other_speakers("Okay! [Theo: hi]", ["Theo"], GuardLog()) == "Okay!"
     assert cut_other_speakers("I love the Orchard (it glows).", ["Zara"], GuardLog()) == "I love the Orchard (it glows)."
+
+
+PEOPLE = ["Max", "Zara", "Theo", "Camille", "Visitor"]
+
+
+@pytest.mark.parametrize("line", ["Sync Hour, you're the best.", "Dream Network, take me home.", "Sky Orchard, wait!"])
+def test_a_line_that_speaks_to_a_thing_as_a_person_is_rejected(line: str) -> None:
+    assert guards.reject_reason(line, "Lyra", [], people=PEOPLE) == "addresses-a-thing"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Zara Adair, you built this.",  # a person, by full name
+        "Mr Benoit, good morning.",
+        "Good Night, Max.",
+        "Max, come here.",
+        "The Sky Orchard, it is so pretty tonight.",  # a topic put first, not an address
+        "Thank You, Theo.",
+    ],
+)
+def test_a_line_that_speaks_to_a_person_stands(line: str) -> None:
+    assert guards.reject_reason(line, "Lyra", [], people=PEOPLE) == ""
+
+
+@pytest.mark.parametrize(
+    "line", ["No.1 2085, October 31, 2074, November 6, 2090, April 21, 2092", "I'm here. You're not. No.1 2093, November 6, 2094"]
+)
+def test_dates_strung_together_are_not_a_line(line: str) -> None:
+    assert guards.reject_reason(line, "Theo", []) == "number-list"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "It raises the lattice's coherence ceiling from 0.71 to 0.93.",
+        "Sync Hour is 20:30, the wake chime at 06:30.",
+        "We have 3 kids: 4, 7 and 9 years old.",
+        "In 2079 I wrote the patch, in 2085 the rollout came, and in 2031 the Cascade hit us all.",
+    ],
+)
+def test_a_line_with_numbers_in_it_stands(line: str) -> None:
+    assert not guards.is_number_list(line)
+
+
+def test_a_label_with_a_surname_is_a_line_for_someone_else() -> None:
+    log = guards.GuardLog()
+    assert guards.cut_other_speakers("Max Benoit: Max's a brilliant engineer.", ["Max"], log) == ""
+    assert guards.cut_other_speakers("I know. Max Benoit: hello.", ["Max"], log) == "I know."
+    assert guards.cut_other_speakers("I saw Max: he was fine.", ["Max"], log) == "I saw Max: he was fine."
+
+
+def test_a_label_for_someone_else_anywhere_in_the_line_is_rejected() -> None:
+    assert guards.reject_reason("21:48, Theo: Max's family.", "Camille", [], people=PEOPLE) == "script-label"
+    assert guards.reject_reason("I told you: go to sleep.", "Zara", [], people=[*PEOPLE, "You"]) == ""
+    assert guards.reject_reason("It is 21:48, Theo.", "Camille", [], people=PEOPLE) == ""

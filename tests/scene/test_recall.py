@@ -12,7 +12,7 @@ import pytest
 
 from stage.agents import recall
 from stage.agents.facts import SPOKEN_WORDS, about_self, fact_sheet, first_person, recallable, spoken
-from stage.agents.recall import asks_for, default_embedder, features, is_wh_question, kin_of
+from stage.agents.recall import asks_for, default_embedder, features, is_wh_question, kin_of, trim
 from stage.scene import events_of
 from stage.transcript import Turn
 from tests.scene.helpers import scene
@@ -143,6 +143,9 @@ def test_a_recalled_answer_replaces_the_stock_line_when_every_sample_is_rejected
         ("Her editor took her off the beat and then let her go.", "My editor took me off the beat and then let me go."),
         ("Three families have told her their children woke.", "Three families have told me their children woke."),
         ("Mum checks that her band has turned green.", "Mum checks that my band has turned green."),
+        # "family" ends in -ly and is no adverb; "completely" is
+        ("Mum fears losing her family.", "Mum fears losing my family."),
+        ("Max trusts her completely.", "Max trusts me completely."),
     ],
 )
 def test_a_fact_about_her_in_her_own_words(third: str, first: str) -> None:
@@ -298,3 +301,85 @@ def test_a_fact_with_the_answer_counts_even_when_its_meaning_scores_low(story, e
     ranked = recall.features("Where do you live?", facts, embed, ignore=("Theo",)).rank()
     assert ranked[0].fact == facts[0] and ranked[0].score >= recall.MIN_SCORE
     assert recall.relevant("Where do you live?", facts, embed, ignore=(theo.name,)) == [facts[0]]
+
+
+@pytest.mark.parametrize(
+    ("second", "agreed"),
+    [
+        (
+            "You are twenty-four, writes the column for the Ledger, and carries three paper notebooks.",
+            "You are twenty-four, write the column for the Ledger, and carry three paper notebooks.",
+        ),
+        ("You write the column and keeps her notes on paper.", "You write the column and keep her notes on paper."),
+        ("You have been a paramedic and is now crew lead.", "You have been a paramedic and are now crew lead."),
+        ("You love him and hardly sees him.", "You love him and hardly see him."),
+        ("You don't understand it and half-distrusts it.", "You don't understand it and half-distrust it."),
+        # plural nouns are not verbs: a noun is followed by a preposition, a verb by its object
+        ("You love apples and pears from the orchard.", "You love apples and pears from the orchard."),
+        ("You love cats and dogs at home.", "You love cats and dogs at home."),
+        # only a sentence whose subject is "you" agrees with it
+        ("Max reads and writes the notes.", "Max reads and writes the notes."),
+    ],
+)
+def test_verbs_joined_to_you_agree_with_it(second: str, agreed: str) -> None:
+    from stage.agents.facts import agree
+
+    assert agree(second) == agreed
+
+
+def test_her_before_a_plural_after_a_verb_is_a_possessive() -> None:
+    from stage.agents.facts import SHE, yours
+
+    assert yours("Mum keeps her notes on paper and let her go.", SHE) == "Mum keeps your notes on paper and let you go."
+
+
+def test_what_time_asks_for_the_clock() -> None:
+    clock = asks_for("What time does your mum get up?")
+    assert clock is not None
+    assert clock.search("Sync Hour is 20:30 on school nights.")
+    assert not clock.search("You settle Max at Sync Hour most nights.")  # a time word, not a time
+    when = asks_for("When did you move back home?")
+    assert when is not None and when.search("You moved back home last spring.")
+
+
+@pytest.mark.parametrize(
+    ("question", "fact", "said"),
+    [
+        (
+            "Which floor is your flat on?",
+            "You live on the 41st floor of the Halden Spire with a mother who optimises the Dream Network.",
+            "You live on the 41st floor of the Halden Spire.",
+        ),
+        (
+            "How long have you been a paramedic?",
+            "You have been a paramedic for nineteen years, working fourteen-hour shifts.",
+            "You have been a paramedic for nineteen years.",
+        ),
+        (
+            "What time is Lyra's Sync Hour?",
+            "Lyra's Sync Hour is 20:30, and you call from the ambulance when you can.",
+            "Lyra's Sync Hour is 20:30.",
+        ),
+    ],
+)
+def test_a_recalled_answer_stops_after_the_part_that_answers(embed, question: str, fact: str, said: str) -> None:  # type: ignore[no-untyped-def]
+    assert trim(fact, question, embed) == said
+
+
+@pytest.mark.parametrize(
+    ("question", "fact"),
+    [
+        # the name asked for comes last: cutting before it would drop the answer
+        (
+            "What's the control room at work called?",
+            "The control room on the 60th floor, where engineers watch the city's dreaming, is called the Loom.",
+        ),
+        # "with me" completes the verb; "apple and lemon trees" is one thing
+        ("What do you want most?", "You want to get Mum and Dad to really be with you."),
+        ("What colour does the ring go?", "The band's ring glows amber while syncing and green once the child is in."),
+        # never inside a quotation
+        ("Who is Camille?", 'Camille: the journalist who wrote "Who Paid, Really, for Your Dream?" last spring.'),
+    ],
+)
+def test_a_recalled_answer_is_never_cut_before_its_answer(embed, question: str, fact: str) -> None:  # type: ignore[no-untyped-def]
+    assert trim(fact, question, embed) == fact

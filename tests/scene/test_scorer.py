@@ -123,6 +123,27 @@ def test_assistant_speak_by_meaning_not_by_pattern(scorer) -> None:  # type: ign
     assert scorer.assistant_like(story_lines) == [False] * len(story_lines)
 
 
+def test_a_line_that_reviews_the_story_from_outside_it_is_rejected(scorer) -> None:  # type: ignore[no-untyped-def]
+    critic = [
+        # lines the embedded model wrote in a bedtime scene; none of them is in the bank
+        "This is a big part of the story. It's funny, but it adds to the mood of the moment.",
+        "A story that is both funny and dramatic, with a mix of humor and drama.",
+        "The characters in this scene are very well written.",
+    ]
+    in_character = [
+        "I'll read you a story from Mamie Jo's book: the Owl and the Baker.",
+        "My story about Nocturne goes out on Friday.",  # a journalist's story
+        "Mamie Jo's book holds twenty-two old stories.",
+        "Every story needs a good ending, Max.",
+        "I don't want to be in a story, I want to be home.",
+    ]
+    situation = Situation(speaker="theo", answering="", facts=())
+    for line in critic:
+        assert [c.reject for c in scorer.score([line, "Goodnight, kiddo."], situation)] == ["critic", ""], line
+    for line in in_character:
+        assert scorer.score([line, "Goodnight, kiddo."], situation)[0].reject == "", line
+
+
 def test_invented_names_are_the_capitalised_words_nobody_wrote(scorer) -> None:  # type: ignore[no-untyped-def]
     assert invented_names("My best friend is a girl named Sarah, and Elara too.", scorer.known) == ["Sarah", "Elara"]
     assert invented_names("Okay okay okay! Max and I race to the Sky Orchard in Corvale.", scorer.known) == []

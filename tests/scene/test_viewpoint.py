@@ -118,3 +118,37 @@ def test_a_title_that_names_one_of_the_cast_sets_the_topic(story) -> None:  # ty
     max_ = story.personas["max"]
     assert read_as(text, max_, _cast(story), title="What Max saw in the red folder") == ["You see a list of pilot schools."]
     assert read_as(text, max_, _cast(story), title="The red folder") == [text]  # nobody to mean: as it is
+
+
+def test_a_relationship_is_recalled_whole_not_only_its_first_clause(story) -> None:  # type: ignore[no-untyped-def]
+    from stage.agents.facts import relation_facts
+
+    max_, theo = story.personas["max"], story.personas["theo"]
+    text = "Lyra's dad, who once let him sit in the ambulance. Max thinks Theo is the kindest grown-up he knows."
+    facts = relation_facts(max_, theo, text, _cast(story))
+    # the first sentence describes Theo, so its "him" is Max, who is reading
+    assert facts[0] == "Theo: Lyra's dad, who once let you sit in the ambulance."
+    assert facts[1] == "You think Theo is the kindest grown-up you know."
+    # in Theo's file a later sentence has Theo as its subject: its "him" is Max, not Theo, and said on its own
+    # the first of them is named
+    assert relation_facts(theo, max_, "Lyra's best friend. Theo likes him and trusts him with Lyra.")[1] == (
+        "You like Max and trust him with Lyra."
+    )
+    lyra, camille = story.personas["lyra"], story.personas["camille"]
+    assert relation_facts(max_, lyra, "His friend. He would follow her anywhere.")[1] == "You would follow Lyra anywhere."
+    assert relation_facts(max_, camille, "His sister. He reads her notes.")[1] == "You read Camille's notes."
+    # Zara's "her Stars" in a sentence that names Lyra may be Lyra's: left as it is
+    zara = story.personas["zara"]
+    said = relation_facts(zara, max_, "Lyra's friend. She likes him and thinks he distracts Lyra from her Stars.", _cast(story))
+    assert said[1] == "You like Max and think he distracts Lyra from her Stars."
+    # genders differ: Lyra's "she" and "her" are Lyra's own
+    lyra = story.personas["lyra"]
+    assert relation_facts(lyra, max_, "Her best friend, the one person she can be un-sparkly with.")[0] == (
+        "Max: your best friend, the one person you can be un-sparkly with."
+    )
+
+
+def test_what_a_file_says_of_someone_is_in_the_recall_pool(story) -> None:  # type: ignore[no-untyped-def]
+    pool = recall_pool(story.personas["max"], story, 1, [])
+    assert any(f.startswith("Theo: Lyra's dad, who once let you") and "siren" in f for f in pool)
+    assert not any("let him" in f for f in pool if f.startswith("Theo:"))
