@@ -253,7 +253,8 @@ def _name_them(s: str, name: str, pro: Pronouns, *, subjects: bool) -> str:
     possessive = word == pro.possessive and (pro.possessive != pro.object or _BEFORE_NOUN.match(s[m.end() :]))
     if possessive and not subjects:
         return s
-    return f"{s[: m.start()]}{name}{'s' if possessive else ''}{s[m.end() :]}".replace(f"{name}s", f"{name}'s", 1)
+    said = f"{name}'s" if possessive else name
+    return f"{s[: m.start()]}{said}{s[m.end() :]}"
 
 
 def recallable(p: Persona, names: Mapping[str, str], setting: str = "") -> list[str]:

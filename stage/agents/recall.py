@@ -471,8 +471,9 @@ def relevant(
     return [r.fact for r in ranked[:k] if r.score >= MIN_SCORE]
 
 
-# where a fact may be cut short after the part that answers: before a clause that adds more ("..., with a
-# mother who ...", "... and my big sister Camille", "; the ...", ": white walls, ...")
+# where a fact may be cut short after the part that answers: before a clause or phrase that adds more ("... with
+# a mother who ...", ", and calls ...", ", who ...", "; the ...", ": white walls, ..."), never inside one ("apple
+# and lemon trees", "be with you")
 _TRAILING = re.compile(
     r",\s+(?=(?:and|but|who|which|where|whose|while|so)\b)|\s+(?=with\s+(?:a|an|the|my|your|his|her|their)\b)"
     r"|[;:]\s+|,\s+(?=[a-z])"

@@ -60,7 +60,8 @@ def per_character(
         ax.set_ylim(0, 1)
         ax.set_title(title, loc="left", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-    axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    if chars:  # a quiz-only run has no turns per character, so nothing to name in a legend
+        axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return _png(fig)
 
 
