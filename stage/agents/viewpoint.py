@@ -66,6 +66,11 @@ def _named(sentence: str, cast: Sequence[Persona]) -> list[Persona]:
     return [p for p in cast if re.search(rf"\b{re.escape(p.name)}\b", sentence)]
 
 
+def _unlinked(sentence: str) -> str:
+    """The sentence without a connective that opens it ("So he reads ..." -> "he reads ...")."""
+    return _CONNECTIVE.sub("", sentence, count=1)
+
+
 def _fits(sentence: str, pro: Pronouns) -> bool:
     """The sentence opens with this pronoun as its subject or possessive ("She is ...", "His dad ...")."""
     words = {pro.subject.capitalize(), pro.possessive.capitalize()}
@@ -88,9 +93,8 @@ def read_as(text: str, reader: Persona, cast: Sequence[Persona], title: str = ""
                 topic, group = opener, {opener.id}
             if opener is not None and opener.id == reader.id:
                 out.append(_named_as_you(about_self(s, reader), reader))
-            elif opener is None and topic is not None and topic.id == reader.id and _fits(_CONNECTIVE.sub("", s), mine):
-                lead = _CONNECTIVE.match(s)
-                said = lead.group(0) if lead else ""
+            elif opener is None and topic is not None and topic.id == reader.id and _fits(_unlinked(s), mine):
+                said = s[: len(s) - len(_unlinked(s))]  # "So " in "So he reads ..."
                 rest = s[len(said) :]
                 turned = yours(second_person(rest[0].upper() + rest[1:], reader, mine), mine)
                 out.append(f"{said}{turned[0].lower()}{turned[1:]}" if said else turned)
@@ -142,8 +146,8 @@ def about(section: LoreSection, p: Persona) -> bool:
 
 def recall_pool(p: Persona, story: Story, beat: int, hits: Sequence[LoreHit]) -> list[str]:
     """Everything a character can draw on to answer a question, in their point of view: their own facts
-    (``recallable``) and of the people they know (``relation_facts``), the lore about them and their family that they may know at this beat, and the lore the
-    search found for this line."""
+    (``recallable``) and those of the people they know (``relation_facts``), the lore about them and their
+    family that they may know at this beat, and the lore the search found for this line."""
     cast = list(story.personas.values())
     names = {cid: q.name for cid, q in story.personas.items()}
     mine = [s for s in story.lore if s.visible(p.id, beat) and about(s, p)]
