@@ -215,6 +215,7 @@ def relation_facts(p: Persona, other: Persona, text: str, cast: Sequence[Persona
     him"), so its "him" is the other, when p and the other share their pronouns. A sentence that names someone
     else of the ``cast`` who shares p's pronouns keeps its "her" ("distracts Lyra from her Stars", in Zara's)."""
     pro, theirs = pronouns_of(p), pronouns_of(other)
+    pronouns = {q.id: pronouns_of(q) for q in cast}
     sentences = split_sentences(text)
     if not sentences:
         return []
@@ -224,7 +225,7 @@ def relation_facts(p: Persona, other: Persona, text: str, cast: Sequence[Persona
     names = "|".join(re.escape(n) for n in names_of(p))
     for s in sentences[1:]:
         alike = pro == theirs or any(
-            q.id != p.id and pronouns_of(q) == pro and re.search(rf"\b{re.escape(q.name)}\b", s) for q in cast
+            q.id != p.id and pronouns[q.id] == pro and re.search(rf"\b{re.escape(q.name)}\b", s) for q in cast
         )
         opens = re.match(rf"(?:{names}|{pro.subject.capitalize()})\s", s) is not None
         if opens:
@@ -232,7 +233,7 @@ def relation_facts(p: Persona, other: Persona, text: str, cast: Sequence[Persona
         elif not alike:
             s = yours(s, pro)
         others = any(
-            q.id not in (p.id, other.id) and pronouns_of(q) == theirs and re.search(rf"\b{re.escape(q.name)}\b", s)
+            q.id not in (p.id, other.id) and pronouns[q.id] == theirs and re.search(rf"\b{re.escape(q.name)}\b", s)
             for q in cast
         )
         # said on its own, "I am a bit in awe of her" says nobody: the first pronoun that can only be them, named

@@ -251,14 +251,20 @@ def addresses_a_thing(text: str, people: Iterable[str]) -> bool:
     return not any(re.sub(r"['’]s$", "", w).lower() in known for w in m.group(1).split())
 
 
+def labelled(text: str, people: Iterable[str]) -> set[str]:
+    """Who of ``people`` the line writes a speaker label for ("Theo:"), anywhere in it, lower-cased: not only
+    where the cut looks (a line's start or a sentence's). "I told you: ..." is speech, not a label."""
+    names = [re.escape(n) for n in people if n and n.lower() != "you"]
+    if not names:
+        return set()
+    label = rf"(?<![\w'])({'|'.join(names)})[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:(?!\d)"
+    return {m.group(1).lower() for m in re.finditer(label, text, re.IGNORECASE)}
+
+
 def writes_for(text: str, name: str, people: Iterable[str]) -> bool:
-    """A speaker label for someone else anywhere in the line, not only where the cut looks (a line's start or a
-    sentence's): "21:48, Theo: Max's family." is a script, whoever it is said by. "I told you: ..." is speech."""
-    others = [re.escape(n) for n in people if n and n.lower() not in (name.lower(), "you")]
-    if not others:
-        return False
-    label = rf"(?<![\w'])(?:{'|'.join(others)})[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:(?!\d)"
-    return re.search(label, text, re.IGNORECASE) is not None
+    """A speaker label for someone else anywhere in the line: "21:48, Theo: Max's family." is a script, whoever
+    it is said by."""
+    return bool(labelled(text, [n for n in people if n.lower() != name.lower()]))
 
 
 NUMBER_LIST_SHARE = 0.4  # of a line's words that are numbers or months ("It rose from 0.71 to 0.93" has 2 of 10)
@@ -284,7 +290,8 @@ def reject_reason(
     people: Iterable[str] = (),
 ) -> str:
     """Why this reply must be regenerated, or "" if it may stand. ``people`` are the names one may speak to
-    (those on stage, visitors, the speaker): a line that opens by addressing anything else is rejected."""
+    (those on stage, visitors, the speaker): a line that writes a label for one of them, or opens by addressing
+    anything else, is rejected."""
     if len(re.findall(r"\w", text)) < 2:
         return "empty"
     if OFF_ROLE.search(text):

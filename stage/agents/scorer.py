@@ -6,8 +6,8 @@ for sounding like this character rather than the others; it loses points for nam
 the story. Detectors reject a candidate outright (with the reason): role confusion (telling someone
 "you are <a character>", speaking as someone else, reading the fact sheet back as "your daughter ..."),
 assistant-speak (near in meaning to a bank of assistant phrases, beyond the guards' patterns), a critic's
-talk about the story from outside it (another bank) and the guards' own rejections. These are classes of failure measured by meaning and by who is named, not a
-pattern per bad line.
+talk about the story from outside it (another bank) and the guards' own rejections. These are classes of
+failure measured by meaning and by who is named, not a pattern per bad line.
 """
 
 from __future__ import annotations
@@ -265,26 +265,19 @@ class Scorer:
         return list(self._assistant(self._vectors(texts))) if texts else []
 
     def _assistant(self, vec: np.ndarray[Any, np.dtype[np.float32]]) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        return self._near(vec, self._bank, ASSISTANT_SIMILARITY, ASSISTANT_MARGIN)
+        return _near(vec, self._bank, self._cast(vec), ASSISTANT_SIMILARITY, ASSISTANT_MARGIN)
 
-    def _near(
-        self,
-        vec: np.ndarray[Any, np.dtype[np.float32]],
-        bank: np.ndarray[Any, np.dtype[np.float32]],
-        similarity: float,
-        margin: float,
-    ) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        """Which lines are near a bank of what characters never say, and clearly nearer it than the cast's lines."""
-        near = (vec @ bank.T).max(axis=1)
-        cast = (vec @ self._cast_lines.T).max(axis=1)
-        flagged: np.ndarray[Any, np.dtype[np.bool_]] = (near >= similarity) & (near - cast >= margin)
-        return flagged
+    def _cast(self, vec: np.ndarray[Any, np.dtype[np.float32]]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Each line's cosine to the nearest of the cast's own example lines."""
+        nearest: np.ndarray[Any, np.dtype[np.float32]] = (vec @ self._cast_lines.T).max(axis=1)
+        return nearest
 
     def _out_of_scene(self, vec: np.ndarray[Any, np.dtype[np.float32]]) -> list[str]:
         """Per line, why it is not a character speaking in the scene: "assistant-speak", "critic" (reviewing the
         story from outside it), or ""."""
-        assistant = self._assistant(vec)
-        critic = self._near(vec, self._critic, CRITIC_SIMILARITY, CRITIC_MARGIN)
+        cast = self._cast(vec)
+        assistant = _near(vec, self._bank, cast, ASSISTANT_SIMILARITY, ASSISTANT_MARGIN)
+        critic = _near(vec, self._critic, cast, CRITIC_SIMILARITY, CRITIC_MARGIN)
         return ["assistant-speak" if a else "critic" if c else "" for a, c in zip(assistant, critic, strict=True)]
 
     def score(
@@ -339,6 +332,20 @@ class Scorer:
         return [
             1.0 if any(says_any(text, terms) for _, _, terms in moments) else 0.0 for text in texts
         ]
+
+
+def _near(
+    vec: np.ndarray[Any, np.dtype[np.float32]],
+    bank: np.ndarray[Any, np.dtype[np.float32]],
+    cast: np.ndarray[Any, np.dtype[np.float32]],
+    similarity: float,
+    margin: float,
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which lines are near a bank of what characters never say, and clearly nearer it than the cast's own
+    lines (``cast``: each line's best cosine to them)."""
+    near = (vec @ bank.T).max(axis=1)
+    flagged: np.ndarray[Any, np.dtype[np.bool_]] = (near >= similarity) & (near - cast >= margin)
+    return flagged
 
 
 def best(candidates: Sequence[Candidate]) -> Candidate | None:

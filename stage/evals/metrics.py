@@ -8,7 +8,6 @@ Per turn, flags a person can read (``leak``, ``hijack``, ``absent``, ``human``, 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -260,11 +259,7 @@ def labels(text: str, others: Sequence[str]) -> list[str]:
     through (the guard only looks at line and sentence starts; "...Lyra: ..." slips past it)."""
     log = guards.GuardLog()
     guards.cut_other_speakers(text, others, log)
-    found = {f.rsplit(":", 1)[-1] for f in log.flags}
-    names = "|".join(re.escape(n) for n in others if n and n.lower() != "you")  # "I told you: ..." is speech
-    if names:
-        pattern = rf"(?<![\w'])({names})[\"'*_]*\s*(\([^)]{{0,40}}\))?\s*:(?!\d)"
-        found |= {m.group(1).lower() for m in re.finditer(pattern, text, re.IGNORECASE)}
+    found = {f.rsplit(":", 1)[-1] for f in log.flags} | guards.labelled(text, others)
     shown = {n.lower(): n for n in others}
     return [shown.get(n, n) for n in sorted(found)]
 
