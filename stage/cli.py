@@ -40,6 +40,11 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
 def _data_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("story data")
     g.add_argument(
+        "--story",
+        help="story folder: characters/, lore/, plot.yaml, evals/ (default: the Dream Network, in this "
+        "checkout) [STAGE_STORY]",
+    )
+    g.add_argument(
         "--characters", dest="characters_dir", help="folder of persona files [STAGE_CHARACTERS_DIR]"
     )
     g.add_argument("--lore", dest="lore_dir", help="folder of lore files [STAGE_LORE_DIR]")
@@ -50,8 +55,8 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stage",
-        description="The Dream Network stage: LLM characters play the story, a director moves the plot, "
-        "people watch, join and direct in the browser.",
+        description="The stage: LLM characters play a story (the Dream Network unless --story names "
+        "another), a director moves the plot, people watch, join and direct in the browser.",
         epilog="Settings come from defaults < stage.toml (or STAGE_CONFIG) < STAGE_* variables < flags.",
     )
     parser.add_argument("--version", action="version", version=f"stage {__version__}")
@@ -96,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("stage.evals.cli", "add_eval_commands"),
         ("stage.bench.cli", "add_bench_commands"),
         ("stage.policy.cli", "add_policy_commands"),
+        ("stage.story_cli", "add_story_commands"),
     ):
         try:
             mod = __import__(module, fromlist=[adder])
@@ -137,6 +143,7 @@ SETTING_FLAGS = (
     "seed",
     "candidates",
     "home",
+    "story",
     "characters_dir",
     "lore_dir",
     "plot_file",

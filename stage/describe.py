@@ -14,6 +14,7 @@ from typing import assert_never
 from stage.transcript import (
     CHANGES,
     Action,
+    Arrival,
     BeatChange,
     Choose,
     Delete,
@@ -103,6 +104,9 @@ def describe(event: Event, names: Mapping[str, str]) -> Line | None:
     if isinstance(e, Direction):
         text, quiet = _direction(e, names)
         return Line(e.kind, WRITER, text, action=e.action, quiet=quiet)
+    if isinstance(e, Arrival):  # quiet: the "add" direction after it says it on the page
+        name = str(e.persona.get("name") or e.persona.get("id") or "someone")
+        return Line(e.kind, WRITER, f"{name} came in from a card ({e.source or 'dropped on the page'})", quiet=True)
     if isinstance(e, ErrorEvent):
         return Line(e.kind, "error", e.message, detail=e.where)
     if isinstance(e, SafetyEvent):

@@ -46,7 +46,10 @@ def _story(settings: Settings) -> str:
     from stage.story import Sources, load_story
 
     story = load_story(Sources.from_settings(settings))
-    return f"{len(story.personas)} characters, {len(story.plot.beats)} beats, {len(story.lore)} lore sections"
+    return (
+        f"“{story.plot.title}” in {settings.story}: {len(story.personas)} characters, {len(story.plot.beats)} beats,"
+        f" {len(story.lore)} lore sections"
+    )
 
 
 def _content_policy() -> str:

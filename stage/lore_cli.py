@@ -87,7 +87,7 @@ def _story(settings: Settings) -> Story:
 def _store(settings: Settings) -> LoreStore:
     from stage.lore.store import LoreStore
 
-    return LoreStore(home=settings.home, chroma_url=settings.chroma_url)
+    return LoreStore(home=settings.story_home, chroma_url=settings.chroma_url)
 
 
 def _index(settings: Settings, rebuild: bool) -> int:

@@ -24,7 +24,7 @@ def retriever(settings: Settings, st: Story, progress: bool = False) -> Retrieve
     """The Chroma store, indexed on first use (or when the lore changed)."""
     from stage.lore.store import LoreStore
 
-    store = LoreStore(home=settings.home, chroma_url=settings.chroma_url)
+    store = LoreStore(home=settings.story_home, chroma_url=settings.chroma_url)
     if store.is_stale(st.lore):
         log.info("indexing the lore into %s", store.location)
         store.index(st.lore, progress=progress)
@@ -42,4 +42,4 @@ def model_and_params(settings: Settings) -> tuple[ChatModel, GenParams]:
 
 def transcript_path(settings: Settings, name: str = "") -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return settings.home / "transcripts" / f"{name or 'scene'}-{stamp}.jsonl"
+    return settings.story_home / "transcripts" / f"{name or 'scene'}-{stamp}.jsonl"

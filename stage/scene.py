@@ -28,6 +28,8 @@ from stage.agents.recall import default_embedder, is_wh_question, kin_of, people
 from stage.agents.retrieval import Retriever
 from stage.agents.scorer import Scorer, story_texts
 from stage.agents.viewpoint import recall_pool
+from stage.cards.screen import persona_texts, screen
+from stage.cast.schema import persona_of
 from stage.director.policy import Decision, Pressure, beat_done, choose_speaker, pressure
 from stage.director.state import SceneState, apply, fold
 from stage.errors import ConfigError, DataError, ModelError
@@ -40,6 +42,7 @@ from stage.transcript import (
     EDITABLE,
     RATINGS,
     Action,
+    Arrival,
     BeatChange,
     Choose,
     Delete,
@@ -88,6 +91,24 @@ def events_of(progress: Iterable[Progress]) -> list[Event]:
     return [p.event for p in progress if isinstance(p, Wrote)]
 
 
+def cast_of(story: Story, events: Iterable[Event]) -> Story:
+    """``story`` with the characters who arrived in this scene from cards (``arrival`` events)."""
+    arrived = [e for e in events if isinstance(e, Arrival)]
+    if not arrived:
+        return story
+    personas = dict(story.personas)
+    for e in arrived:
+        source = e.source or "an arrival"
+        # screened again, as when the card was dropped: a transcript can be uploaded, and its arrivals go
+        # straight into a prompt
+        found = screen(persona_texts(e.persona))
+        if found:
+            raise DataError(f"{source}: the arriving character's {found[0].where} holds {found[0].what}")
+        p = persona_of(e.persona, source)
+        personas.setdefault(p.id, p)
+    return replace(story, personas=personas)
+
+
 class Scene:
     """A running scene. Every change goes through ``_emit``: written to the transcript, then folded into state."""
 
@@ -101,7 +122,8 @@ class Scene:
         seed: int = 0,
         draws: str = PER_EVENT,
     ) -> None:
-        self.story = story
+        self.base = story  # the story's own cast; ``story`` adds who arrived from cards in this scene
+        self.story = story = cast_of(story, transcript.events)
         self.model = model
         self.retriever = retriever
         self.transcript = transcript
@@ -120,6 +142,25 @@ class Scene:
         self.lock = threading.Lock()
         self.tree = Tree.of(transcript.events)
         self.state = fold(story.plot, self.names, self.tree.line())
+
+    def _recast(self) -> None:
+        """After an arrival: the story, the scorer's cast and the names know the newcomer."""
+        self.story = cast_of(self.base, self.transcript.events)
+        self.scorer = Scorer(self.story, self.embed)
+        self.names = {cid: p.name for cid, p in self.story.personas.items()}
+        self.people = people_named(story_texts(self.story), list(self.names.values()))
+
+    def arrive(self, persona: Mapping[str, Any], *, source: str = "") -> list[Event]:
+        """A character from a card joins this scene (and only this scene): recorded whole as an ``arrival``,
+        then brought on stage like any other added character."""
+        with self.lock:
+            pid = str(persona.get("id", ""))
+            if pid in self.story.personas:
+                raise ConfigError(f"{self.names.get(pid, pid)} is already in this story")
+            persona_of(persona, source or "the card")  # the schema's word on it, before anything is written
+            arrived = self._emit(Arrival(beat=self.state.beat.id, persona=dict(persona), source=source))
+            self._recast()
+        return [arrived, *self.direct(Action.ADD, target=pid)]
 
     # -- construction -------------------------------------------------------------------------------------
 

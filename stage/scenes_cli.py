@@ -58,7 +58,7 @@ def run_scenes(args: argparse.Namespace, settings: Settings) -> int:
     from stage.library import TRASH, Library
 
     story = runtime.story(settings)
-    lib = Library(settings.home / "scenes", {c: p.name for c, p in story.personas.items()})
+    lib = Library(settings.story_home / "scenes", {c: p.name for c, p in story.personas.items()})
     if args.restore is not None:
         try:
             target = lib.restore_file(args.restore)

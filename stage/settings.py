@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -9,13 +10,13 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stage.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent  # the checkout: characters/, lore/, evals/ live here
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: the default story (characters/, lore/, evals/)
 Backend = Literal["local", "openai", "scripted"]
 BACKENDS: tuple[str, ...] = ("local", "openai", "scripted")
 
@@ -34,6 +35,9 @@ class Settings(BaseSettings):
     model: str = ""  # model name at the endpoint ("" = the backend's default)
     api_key: str = ""  # falls back to OPENAI_API_KEY
     home: Path = Field(default_factory=lambda: Path.cwd() / ".stage")
+    # a story is a folder: characters/, lore/, plot.yaml (or lore/plot.yaml), evals/; the three below follow
+    # from it unless given one by one
+    story: Path = ROOT
     characters_dir: Path = ROOT / "characters"
     lore_dir: Path = ROOT / "lore"
     plot_file: Path = ROOT / "lore" / "plot.yaml"
@@ -52,6 +56,44 @@ class Settings(BaseSettings):
     candidates: int = Field(default=4, ge=1, le=8)
     n_threads: int = Field(default=2, ge=1)
     n_ctx: int = Field(default=4096, ge=512)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _story_paths(cls, data: Any) -> Any:
+        # before validation, on the merged layers: a folder given one by one (any layer) wins over the story's
+        if not isinstance(data, dict) or not data.get("story"):
+            return data
+        story = Path(data["story"]).expanduser()
+        if not story.is_dir():
+            return data  # _a_folder says so, naming the layer that gave it
+        plot = story / "plot.yaml"
+        defaults = {
+            "characters_dir": story / "characters",
+            "lore_dir": story / "lore",
+            "plot_file": plot if plot.is_file() or not (story / "lore" / "plot.yaml").is_file() else story / "lore" / "plot.yaml",
+        }
+        return {**defaults, **data, "story": story}
+
+    @field_validator("story")
+    @classmethod
+    def _a_folder(cls, story: Path) -> Path:
+        if not story.is_dir():
+            raise ValueError("expected a story folder (characters/, lore/, plot.yaml)")
+        return story
+
+    @property
+    def story_home(self) -> Path:
+        """Where this story's lore index, scenes, transcripts and reports live: ``home`` for the default story,
+        a folder of its own under ``home/stories`` for any other (two stories never share a scene library)."""
+        if self.story.resolve() == ROOT:
+            return self.home
+        digest = hashlib.sha1(str(self.story.resolve()).encode()).hexdigest()[:8]
+        return self.home / "stories" / f"{self.story.resolve().name}-{digest}"
+
+    @property
+    def evals_dir(self) -> Path:
+        """The story's scripted suites (``suites/``), quiz and labelled safety set."""
+        return self.story / "evals"
 
     @classmethod
     def settings_customise_sources(

@@ -186,10 +186,14 @@ def _check_cross(
                 problems.append(
                     f"{p.source}: relationships.{key}: expected one of the other characters {sorted(others)}"
                 )
-        missing = others - set(p.relationships)
+        # a character must know who everyone they meet on stage is to them; one who never shares a beat with
+        # someone (a card imported beside a story) need not
+        met = {who for b in plot.beats if p.id in b.present for who in b.present} - {p.id} if plot else others
+        missing = (met & known) - set(p.relationships)
         if missing:
             problems.append(
-                f"{p.source}: relationships: expected an entry for every other character, missing {sorted(missing)}"
+                f"{p.source}: relationships: expected an entry for every character they share a beat with, "
+                f"missing {sorted(missing)}"
             )
         for i, secret in enumerate(p.secrets):
             for who in secret.known_by:

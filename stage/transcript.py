@@ -145,6 +145,19 @@ class Direction(Event):
 
 
 @dataclass(frozen=True)
+class Arrival(Event):
+    """A character who joined this scene from a card: their whole persona (the persona file's fields), so the
+    transcript alone brings them back on a reload, a replay or another machine."""
+
+    kind: ClassVar[str] = "arrival"
+    persona: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""  # the card's file name
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "persona", dict(self.persona))
+
+
+@dataclass(frozen=True)
 class ErrorEvent(Event):
     kind: ClassVar[str] = "error"
     message: str = ""
@@ -259,6 +272,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Narration,
         BeatChange,
         Direction,
+        Arrival,
         ErrorEvent,
         SafetyEvent,
         SceneEnd,

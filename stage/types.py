@@ -36,7 +36,7 @@ class Voice:
 class Persona:
     id: str
     name: str
-    age: int
+    age: int | None  # None when the file does not say (an imported card rarely does)
     role: str
     description: str
     voice: Voice
@@ -50,6 +50,7 @@ class Persona:
     color: str
     avatar: str
     source: str = ""
+    greetings: tuple[str, ...] = ()  # opening lines (a card's first_mes and alternate greetings)
 
 
 @dataclass(frozen=True)

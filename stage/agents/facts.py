@@ -282,7 +282,7 @@ def _afraid(fear: str) -> str:
 def fact_sheet(p: Persona, names: Mapping[str, str], setting: str = "", sentences: int = 2) -> list[str]:
     """The lines of the sheet, most asked first: who you are, where and when, then everyone you know."""
     pro = pronouns_of(p)
-    lines = [f"You are {full_name(p)}, {p.age} years old."]
+    lines = [f"You are {full_name(p)}, {p.age} years old." if p.age is not None else f"You are {full_name(p)}."]
     # "Lyra's mother, Senior Lattice Architect at Nocturne Systems, who never stops ..." -> the relation and the
     # job; a role that is a story function ("The heroine: ...") says nothing a visitor would ask
     role = re.split(r",?\s+who\b", p.role.strip(), maxsplit=1)[0]

@@ -36,7 +36,7 @@ def check(text: str, speaker: Persona | None = None, *, answering: str = "") -> 
     return default_policy().check(text, boundaries=bounds, answering=answering)
 
 
-def refusal(name: str, age: int, category: str, *, text: str = "") -> str:
+def refusal(name: str, age: int | None, category: str, *, text: str = "") -> str:
     """What a character says instead of engaging: in character, kind, and steering back to the story. ``text``
     (what was refused) only picks among the template's wordings, so the same message gets the same answer."""
     harm = harm_of(category)

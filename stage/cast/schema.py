@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from stage.datafile import validate
+from stage.errors import DataError
 from stage.types import Persona, Secret, Voice, frozen_map
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=40)]
@@ -19,11 +22,12 @@ class Strict(BaseModel):
 
 class VoiceSchema(Strict):
     style: Text
-    sentence_length: Text
-    vocabulary: Text
-    tics: list[Text] = Field(min_length=1, max_length=8)
-    never_says: list[Text] = Field(min_length=1, max_length=8)
-    examples: list[Text] = Field(min_length=4, max_length=8)
+    # how long and with which words: the style says most of it, and an imported card has neither
+    sentence_length: str = ""
+    vocabulary: str = ""
+    tics: list[Text] = Field(default_factory=list, max_length=8)
+    never_says: list[Text] = Field(default_factory=list, max_length=8)
+    examples: list[Text] = Field(min_length=4, max_length=8)  # the scorer's voice and the fallback lines
 
 
 class SecretSchema(Strict):
@@ -39,18 +43,22 @@ class DisplaySchema(Strict):
 class PersonaSchema(Strict):
     id: Id
     name: Text
-    age: int = Field(ge=1, le=120)
+    age: int | None = Field(default=None, ge=1, le=120)  # a child (under 14) gets a child's refusals
     role: Text
     description: Text
     voice: VoiceSchema
-    goals: list[Text] = Field(min_length=1)
-    fears: list[Text] = Field(min_length=1)
+    # what a character wants, fears and knows goes into their sheet; none of it is required, because a
+    # character imported from a card has only what the card says (story.py asks for a relationship with
+    # everyone they share a beat with)
+    goals: list[Text] = Field(default_factory=list)
+    fears: list[Text] = Field(default_factory=list)
     secrets: list[SecretSchema] = Field(default_factory=list)
-    relationships: dict[Id, Text]
-    knows_at_start: list[Text] = Field(min_length=1)
-    arc: dict[Id, Text] = Field(min_length=1)
-    boundaries: list[Text] = Field(min_length=1)
+    relationships: dict[Id, Text] = Field(default_factory=dict)
+    knows_at_start: list[Text] = Field(default_factory=list)
+    arc: dict[Id, Text] = Field(default_factory=dict)
+    boundaries: list[Text] = Field(min_length=1)  # the content policy's stricter bar for this character
     display: DisplaySchema
+    greetings: list[Text] = Field(default_factory=list, max_length=20)  # opening lines, as cards have them
 
     def to_persona(self, source: str) -> Persona:
         v = self.voice
@@ -78,4 +86,14 @@ class PersonaSchema(Strict):
             color=self.display.color,
             avatar=self.display.avatar,
             source=source,
+            greetings=tuple(self.greetings),
         )
+
+
+def persona_of(data: Mapping[str, Any], source: str) -> Persona:
+    """A persona from its file's fields (a card's, or an ``arrival`` event's), or ``DataError`` naming each field."""
+    problems: list[str] = []
+    schema = validate(PersonaSchema, dict(data), source, None, problems)
+    if schema is None:
+        raise DataError(problems)
+    return schema.to_persona(source)

@@ -33,7 +33,7 @@ def add_eval_commands(subparsers: Any, model_flags: FlagAdder, data_flags: FlagA
         "suites",
         nargs="*",
         metavar="SUITE",
-        help="suite names in evals/suites, or suite files (default: all)",
+        help="suite names in the story's evals/suites, or suite files (default: all)",
     )
     p.add_argument(
         "--report",
@@ -96,7 +96,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.through_model is not None and not args.safety:
         raise ConfigError("--through-model goes with --safety dev|test|all (the half whose messages to say)")
     story = runtime.story(settings)
-    suites = load_suites(resolve(args.suites), story) if args.suites or not (args.quiz or args.safety) else []
+    suites = load_suites(resolve(args.suites, settings.evals_dir / "suites"), story) if args.suites or not (args.quiz or args.safety) else []
     wide = sys.stdout.isatty() and Console().width >= 110  # the summary table needs ~110 columns
     out = Console(highlight=False, soft_wrap=True, width=None if wide else 130)
     if args.list:
@@ -106,7 +106,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
     old = load_results(args.compare) if args.compare else None
-    report_dir: Path = args.report or settings.home / "evals" / time.strftime("%Y%m%d-%H%M%S")
+    report_dir: Path = args.report or settings.story_home / "evals" / time.strftime("%Y%m%d-%H%M%S")
     the_judge = judge.from_env()
     scorer = Scorer(story, VoiceModel(story))
     err = Console(stderr=True, highlight=False)
@@ -185,7 +185,7 @@ def _quiz(split: str, story: Any, settings: Settings, bar: Any) -> dict[str, Any
     from stage import runtime
     from stage.evals import quiz
 
-    questions = [q for q in quiz.load_quiz(story) if split in ("all", q.split)]
+    questions = [q for q in quiz.load_quiz(story, settings.evals_dir / "quiz.yaml") if split in ("all", q.split)]
     model, params = runtime.model_and_params(settings)
     retriever = runtime.retriever(settings, story)
     task = bar.add_task("knowledge quiz", total=len(questions))

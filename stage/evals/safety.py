@@ -71,7 +71,7 @@ def run(split: str, story: Story, policy: Policy) -> dict[str, Any]:
     typed, said = half(everything, split, Side.TYPED), half(everything, split, Side.SAID)
     out: dict[str, Any] = {"split": split, **score(typed, policy.check_all([x.text for x in typed]))}
     if said:
-        child = min(story.personas.values(), key=lambda p: p.age)
+        child = min(story.personas.values(), key=lambda p: p.age if p.age is not None else 200)
         texts = [x.text for x in said]
         out["said"] = score(said, policy.check_all(texts))
         out["said_by_child"] = {

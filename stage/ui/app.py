@@ -156,7 +156,7 @@ def build(
                         )
                     message = gr.Textbox(
                         label="Say something",
-                        placeholder="e.g. Theo, how was your shift?",
+                        placeholder=f"e.g. {people[-1][0]}, what are you doing?",
                         max_length=1000,
                         elem_id="message",
                     )
@@ -174,7 +174,7 @@ def build(
                         with gr.Row(equal_height=True):
                             event_text = gr.Textbox(
                                 label="Event",
-                                placeholder="A siren wails outside.",
+                                placeholder="A door bangs somewhere outside.",
                                 scale=3,
                                 elem_id="event-text",
                             )
@@ -185,10 +185,23 @@ def build(
                             force = gr.Button("Speaks next", size="sm", elem_id="force")
                             add = gr.Button("Add", size="sm", elem_id="add")
                             remove = gr.Button("Remove", size="sm", elem_id="remove")
+                            card_btn = gr.Button("Card ⤓", size="sm", elem_id="card-export")
+                        card_drop = gr.File(
+                            label="Drop a character card (PNG, JSON, CHARX) to add them to this scene",
+                            file_types=[".png", ".json", ".charx"],
+                            type="filepath",
+                            elem_id="card-drop",
+                        )
+                        card_file = gr.File(
+                            label="Character card (PNG: SillyTavern, RisuAI and others open it)",
+                            interactive=False,
+                            visible=True,
+                            elem_id="card-file",
+                        )
                         with gr.Row(equal_height=True):
                             whisper_text = gr.Textbox(
                                 label="Whisper",
-                                placeholder="Ask about the band.",
+                                placeholder="Ask what they are hiding.",
                                 scale=3,
                                 elem_id="whisper-text",
                             )
@@ -309,6 +322,8 @@ def build(
         force.click(h.force, [start_beat, who, session], out(), api_name="force", **quick)
         add.click(h.add, [start_beat, who, session], out(), api_name="add", **quick)
         remove.click(h.remove, [start_beat, who, session], out(), api_name="remove", **quick)
+        card_btn.click(h.character_card, [who, session], [card_file], api_name="character_card", **quick)
+        card_drop.upload(h.add_card, [start_beat, card_drop, session], out(who, card_drop), api_name="add_card", **quick)
         whisper.click(
             h.whisper,
             [start_beat, who, whisper_text, session],
@@ -350,15 +365,16 @@ def launch(
     quiet: bool = False,
 ) -> str:
     """Serve ``app`` on ``settings.host``; never shared, only the app's own export folder is served."""
-    exports = (settings.home / "exports").resolve()
+    exports = (settings.story_home / "exports").resolve()
     exports.mkdir(parents=True, exist_ok=True)
     private = [
-        settings.home / "transcripts",
-        settings.home / "scenes",
+        settings.story_home / "transcripts",
+        settings.story_home / "scenes",
         settings.home / "browser-secret",
         settings.home / "server",
         settings.characters_dir,
         settings.lore_dir,
+        settings.plot_file,
     ]
     _, url, _ = app.launch(
         server_name=settings.host,

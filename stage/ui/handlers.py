@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 
 from stage.agents.context import apply_edits
-from stage.errors import ModelError, StageError
+from stage.errors import ConfigError, ModelError, StageError
 from stage.scene import Progress, Scene
 from stage.transcript import EDITABLE, Action, Turn, to_dict
 from stage.ui.export import load_transcript, write_exports
@@ -49,7 +49,7 @@ class Handlers:
         complete (not per token)."""
         files: tuple[Any, Any] = (gr.skip(), gr.skip())
         if final and s.scene is not None:
-            js, md = write_exports(s.exports, self.stage.story, list(s.scene.transcript))
+            js, md = write_exports(s.exports, s.scene.story, list(s.scene.transcript))
             files = (str(js), str(md))
         elif final:
             files = (None, None)
@@ -289,6 +289,46 @@ class Handlers:
             return f"Edited {field} for this session; it applies from the next turn."
 
         return self._act(state, beat, act)
+
+    def add_card(self, beat: str, path: str | None, state: Session | None) -> Outputs:
+        """A card dropped on the page: its character joins this session's scene (never the story, never
+        another session), screened like ``stage import``; the status line says what had no place."""
+        from stage.cards.importer import card_persona
+
+        s = self.session(state)
+        pick: Any = gr.skip()
+        try:
+            if not path:
+                raise ConfigError("Drop a character card (PNG, JSON or CHARX) to add its character.")
+            scene = s.ensure(beat)
+            persona, report = card_persona(Path(path), scene.story)
+            scene.arrive(persona, source=Path(path).name)
+            pick = gr.update(choices=[(p.name, p.id) for p in scene.story.personas.values()], value=persona["id"])
+            left = f" Not used: {'; '.join(report.unplaced)}." if report.unplaced else ""
+            s.note(f"{persona['name']} joined this scene from {Path(path).name}.{left}")
+        except StageError as exc:
+            s.note(str(exc).replace("\n", " "), "error")
+        except Exception as exc:
+            raise self.unexpected(exc) from exc
+        return self.view(s, pick, None)
+
+    def character_card(self, who: str | None, s: Session | None) -> str:
+        """The character as a PNG card (V2 and V3 inside) that other tools open: the persona as its file (or
+        the card it arrived from) says, not this session's edits. Written under this session's unguessable
+        export folder (the stage's, before the session has a scene). Only a read of the session."""
+        from stage.cards.export import portrait_png
+
+        story = s.scene.story if s is not None and s.scene is not None else self.stage.story
+        p = story.personas.get(who or "")
+        if p is None:
+            raise gr.Error(f"Unknown character {who!r}; pick one from the list.")
+        folder = (s.exports if s is not None and s.scene is not None else self.stage.exports) / "cards"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{p.id}.png"
+        tmp = path.with_name(f".{p.id}.png.tmp")
+        tmp.write_bytes(portrait_png(p, story))
+        tmp.replace(path)
+        return str(path)
 
     def persona_value(self, who: str | None, field: str | None, s: Session | None) -> str:
         """The current value of a persona field in this session (with its edits), as the editor shows it.

@@ -63,16 +63,16 @@ class Stage:
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.story)
         self.chat = ChatView(self.renderer)
-        self.library = Library(self.settings.home / "scenes", {c: p.name for c, p in self.story.personas.items()})
+        self.library = Library(self.settings.story_home / "scenes", {c: p.name for c, p in self.story.personas.items()})
         self.open_scenes = OpenScenes()
 
     @property
     def transcripts(self) -> Path:
-        return self.settings.home / "transcripts"
+        return self.settings.story_home / "transcripts"
 
     @property
     def exports(self) -> Path:
-        return self.settings.home / "exports"
+        return self.settings.story_home / "exports"
 
 
 class OpenScenes:
@@ -156,6 +156,7 @@ class Session:
         self.lock = threading.RLock()  # guards replacing the scene
         self.token = secrets.token_urlsafe(16)  # names the export folder, which is served: unguessable
         self.reveal: int | None = None  # while a loaded transcript is replayed: events shown so far
+        self._dressed: tuple[Story, Renderer, ChatView] | None = None  # the scene's cast, once cards arrived
         self._held = _Held(stage.exports / self.token, stage.open_scenes, self.key)
         # released once: by close(), or when a session Gradio dropped is garbage-collected, or at exit
         self._release = weakref.finalize(self, self._held.release)
@@ -264,15 +265,26 @@ class Session:
     def note(self, text: str, kind: StatusKind = "info") -> None:
         self.status, self.status_kind = text, kind
 
+    def dress(self) -> tuple[Renderer, ChatView]:
+        """How this scene's people look: the stage's, unless characters arrived from cards in this scene."""
+        scene = self.scene
+        if scene is None or scene.story is self.stage.story:
+            return self.stage.renderer, self.stage.chat
+        if self._dressed is None or self._dressed[0] is not scene.story:
+            renderer = Renderer(scene.story)
+            self._dressed = (scene.story, renderer, ChatView(renderer))
+        return self._dressed[1], self._dressed[2]
+
     def chat(self) -> Chat:
         """The scene's line (``Scene.line``: swipes, edits, deletes and rewinds applied) as the page's chat
         messages, with the turn being written last."""
         scene = self.scene
         if scene is None:
             return self.stage.chat.chat([], None, self.pending)
+        _, chat = self.dress()
         events = scene.line
         shown = events if self.reveal is None else events[: self.reveal]
-        return self.stage.chat.chat(shown, scene.tree, self.pending)
+        return chat.chat(shown, scene.tree, self.pending)
 
     def header_html(self) -> str:
         scene = self.scene
@@ -282,7 +294,8 @@ class Session:
         beat = next((e for e in reversed(events) if isinstance(e, BeatChange)), None)
         turns = sum(1 for e in events if isinstance(e, Turn))
         state = "ended" if scene.state.ended else "playing" if self.playing else "paused" if turns else "idle"
-        return self.stage.renderer.header(beat, list(scene.state.present), scene.state.humans, state, turns)
+        renderer, _ = self.dress()
+        return renderer.header(beat, list(scene.state.present), scene.state.humans, state, turns)
 
     def close(self) -> None:
         """Close the transcript and remove the export folder; the session is not used again (idempotent)."""

@@ -64,7 +64,7 @@ def test_example_error_message(data: Path) -> None:
 @pytest.mark.parametrize(
     ("breakage", "expected"),
     [
-        (lambda d: d.pop("goals"), "lyra.yaml:"),
+        (lambda d: d.pop("boundaries"), "lyra.yaml:"),
         (lambda d: d.update(favourite_colour="blue"), "favourite_colour: unknown field"),
         (lambda d: d.update(age="ten"), "age: input should be a valid integer"),
         (
@@ -93,8 +93,33 @@ def test_persona_breakages(data: Path, breakage: Callable[[dict], None], expecte
 
 
 def test_missing_field_names_field_and_line(data: Path) -> None:
-    edit_yaml(data / "characters" / "lyra.yaml", lambda d: d.pop("goals"))
-    assert any("lyra.yaml" in p and "goals: required field is missing" in p for p in problems(data))
+    edit_yaml(data / "characters" / "lyra.yaml", lambda d: d.pop("boundaries"))
+    assert any("lyra.yaml" in p and "boundaries: required field is missing" in p for p in problems(data))
+
+
+def test_a_relationship_is_required_with_everyone_met_on_stage(data: Path) -> None:
+    edit_yaml(data / "characters" / "lyra.yaml", lambda d: d["relationships"].pop("max"))
+    assert any("lyra.yaml: relationships: expected an entry for every character they share a beat with, missing ['max']" in p for p in problems(data))
+
+
+def test_a_character_in_no_beat_needs_no_relationships_and_fields_a_card_lacks(data: Path) -> None:
+    """A character imported beside a story (in no beat yet) is valid with only what a card can give."""
+    (data / "characters" / "wren.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "id": "wren",
+                "name": "Wren",
+                "role": "A lighthouse keeper.",
+                "description": "Wren keeps the lamp on Gull Point.",
+                "voice": {"style": "Dry and kind.", "examples": ["Mind the steps.", "Tide's in.", "Tea?", "Hm."]},
+                "boundaries": ["Keeps everything gentle and safe for children."],
+                "display": {"color": "#336699", "avatar": "W"},
+            }
+        )
+    )
+    story = load_story(Sources(data / "characters", data / "lore", data / "lore" / "plot.yaml"))
+    wren = story.personas["wren"]
+    assert wren.age is None and wren.goals == () and wren.relationships == {}
 
 
 def test_wrong_type_names_the_line(data: Path) -> None:

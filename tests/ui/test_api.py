@@ -210,3 +210,30 @@ def test_auth_is_required_when_set(tmp_path: Path) -> None:
         assert c.predict(api_name="/events") == []
     finally:
         stop(served)
+
+
+def test_any_character_downloads_as_a_card_other_tools_open(scripted_app: Served, tmp_path: Path) -> None:
+    from stage.cards.read import Spec, read_card
+
+    c = Client(scripted_app.url, verbose=False, analytics_enabled=False, download_files=str(tmp_path))
+    got = c.predict("camille", api_name="/character_card")
+    card = read_card(Path(got if isinstance(got, str) else got["path"]))
+    assert card.spec is Spec.V3 and card.data["name"] == "Camille" and card.container == "png"
+    with pytest.raises(Exception, match="not in the list of choices"):  # refused on the server
+        c.predict("nobody", api_name="/character_card")
+
+
+def test_a_dropped_card_joins_that_session_only(scripted_app: Served) -> None:
+    from tests.cards.support import DATA
+
+    a, b = client(scripted_app), client(scripted_app)
+    out = a.predict("bedtime", handle_file(str(DATA / "mira.v2.json")), api_name="/add_card")
+    assert "Captain Mira joined this scene from mira.v2.json" in out[2]
+    assert "system_prompt: no place here" in out[2]  # the report: what had no place
+    a.predict("bedtime", "Ann", "", "Captain Mira, who taught you to fly?", api_name="/send")
+    assert any(e["kind"] == "arrival" for e in a.predict(api_name="/events"))
+    assert turns(a)[-1]["speaker"] == "captain-mira"
+    b.predict("bedtime", 0, 1, api_name="/play")
+    assert not any(e["kind"] == "arrival" for e in b.predict(api_name="/events"))
+    with pytest.raises(Exception, match="not in the list of choices"):  # the other session's server-side choices
+        b.predict("bedtime", "captain-mira", api_name="/force")

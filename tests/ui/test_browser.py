@@ -138,3 +138,30 @@ def test_html_and_script_in_a_message_are_shown_as_text(page: Any, scripted_app:
     assert page.evaluate("() => window.__pwned") is None
     assert dialogs == []
     shot(page, "04-injection-shown-as-text")
+
+
+def test_a_card_dropped_on_the_page_joins_this_scene_only(browser: Any, page: Any, scripted_app: Served) -> None:
+    from tests.cards.support import DATA
+
+    open_stage(page, scripted_app)
+    page.get_by_role("tab", name="Direct").click()
+    page.locator("#card-drop input[type=file]").set_input_files(str(DATA / "mira.v2.json"))
+    status = page.locator("#status")
+    until(page, lambda: "Captain Mira joined this scene from mira.v2.json" in status.inner_text(), "the import report")
+    assert "system_prompt: no place here" in status.inner_text()  # what had no place is shown, not dropped
+    page.wait_for_function("() => document.querySelector('#scene-header').innerText.includes('Captain Mira')")
+    page.click("#force")  # the dropdown now holds her, chosen: she speaks next
+    until(page, lambda: "speaks next" in status.inner_text(), "the force")
+    page.get_by_role("tab", name="Watch").click()
+    page.click("#step")
+    until(page, lambda: any(t.name == "Captain Mira" for t in turns(page)), "her turn")
+    shot(page, "05-card-dropped")
+    other = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    try:
+        open_stage(other, scripted_app)
+        other.get_by_role("tab", name="Direct").click()
+        other.locator("#direct-who input").click()
+        names = other.get_by_role("option").all_inner_texts()
+        assert "Lyra" in names and "Captain Mira" not in names, names
+    finally:
+        other.context.close()
