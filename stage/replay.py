@@ -14,6 +14,7 @@ from stage.llm.base import GenParams
 from stage.llm.scripted import ScriptedModel
 from stage.scene import Scene, events_of
 from stage.transcript import (
+    Arrival,
     Choose,
     Delete,
     Direction,
@@ -51,6 +52,8 @@ def signature(e: Event) -> tuple[str, ...]:
         return (e.kind, e.beat, e.action, e.target, text, *(f"{k}={v}" for k, v in edits))
     if isinstance(e, Narration):
         return (e.kind, e.beat, e.source, e.text)
+    if isinstance(e, Arrival):
+        return (e.kind, e.beat, str(e.persona.get("id", "")), e.source)
     if isinstance(e, Swipe):
         return (e.kind, e.beat, str(e.of), e.text, e.source)
     if isinstance(e, Choose):
@@ -110,6 +113,8 @@ def replay(
             events_of(scene.step(recorded=Reply(e, _output_note(events, n, e.speaker))))
         elif isinstance(e, ErrorEvent):
             scene.log_error(e.message, e.where)
+        elif isinstance(e, Arrival):
+            scene.admit(e.persona, source=e.source)
         elif isinstance(e, Swipe):
             who = next((t.speaker for t in events if isinstance(t, Turn) and t.seq == e.of), "")
             events_of(scene.swipe(mapped(e.of), recorded=e, category=_output_note(events, n, who)))

@@ -151,8 +151,14 @@ class Scene:
         self.people = people_named(story_texts(self.story), list(self.names.values()))
 
     def arrive(self, persona: Mapping[str, Any], *, source: str = "") -> list[Event]:
-        """A character from a card joins this scene (and only this scene): recorded whole as an ``arrival``,
-        then brought on stage like any other added character."""
+        """A character from a card joins this scene (and only this scene): recorded whole as an ``arrival``
+        (``admit``), then brought on stage like any other added character."""
+        arrived = self.admit(persona, source=source)
+        return [arrived, *self.direct(Action.ADD, target=str(persona.get("id", "")))]
+
+    def admit(self, persona: Mapping[str, Any], *, source: str = "") -> Event:
+        """The ``arrival`` alone: the character is known to this scene from now on, not yet on stage (a replay
+        calls this, and takes the ``add`` that followed from the recording)."""
         with self.lock:
             pid = str(persona.get("id", ""))
             if pid in self.story.personas:
@@ -160,7 +166,7 @@ class Scene:
             persona_of(persona, source or "the card")  # the schema's word on it, before anything is written
             arrived = self._emit(Arrival(beat=self.state.beat.id, persona=dict(persona), source=source))
             self._recast()
-        return [arrived, *self.direct(Action.ADD, target=pid)]
+            return arrived
 
     # -- construction -------------------------------------------------------------------------------------
 

@@ -57,6 +57,8 @@ def import_cards(paths: Sequence[Path], story: Path, *, embed: Any = None, polic
     """Read, map, screen and check everything; write it all or raise ``CardError``/``DataError`` (nothing written)."""
     if not paths:
         raise CardError("stage import: expected at least one card or lorebook file")
+    if story.exists() and not story.is_dir():
+        raise CardError(f"{relative(story)}: expected a story folder (or a new one's name), got a file")
     taken = {p.stem for p in (story / "characters").glob("*.y*ml")}
     lore_taken = {p.stem for p in (story / "lore").glob("*.md")}
     existing_plot = plot_path(story)
@@ -244,4 +246,3 @@ def _write(files: dict[Path, str]) -> list[Path]:
     return done
 
 
-__all__ = ["Imported", "Section", "import_cards", "plot_path"]

@@ -80,7 +80,7 @@ def read_card(path: Path) -> RawCard:
     if raw.startswith(ZIP_SIGNATURE):
         text, icon = _charx(raw, shown)
         return _classify(path, "charx", _json(text, f"{shown}: card.json"), icon)
-    if raw[:1] in (b"{", b"[") or raw.lstrip()[:1] in (b"{", b"["):
+    if raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):  # JSON, after any BOM and blank space
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:

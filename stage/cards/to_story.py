@@ -192,7 +192,7 @@ def character(card: RawCard, pid: str, report: Report) -> Character:
     stored = _stored(d, report)
     if stored:  # a card this stage wrote: the persona as it was, nothing derived
         _unplaced(d, card, report)
-        lore = tuple(_book(d.get("character_book"), pid, shown, report, owner=pid))
+        lore = tuple(_book(d.get("character_book"), pid, shown, report, owner=pid, name=str(stored.get("name", ""))))
         return Character({**stored, "id": pid}, lore, _header(card, d), "")
     said = _text(d, "nickname", shown).strip() or name  # V3: what {{char}} stands for
     if said != name:
@@ -243,7 +243,7 @@ def character(card: RawCard, pid: str, report: Report) -> Character:
     report.put("description -> description; its first sentence -> role; personality -> voice.style")
     report.put("boundaries: the stage's child-safe defaults added (a card has none)")
     _unplaced(d, card, report)
-    sections = [*_book(d.get("character_book"), pid, shown, report, owner=pid)]
+    sections = [*_book(d.get("character_book"), pid, shown, report, owner=pid, name=said)]
     if scenario:
         sections.append(Section(f"{pid}-scenario", f"{name}'s scenario", scenario, (pid,), tags=("scenario",)))
         report.put(f"scenario -> lore section '{pid}-scenario' (only {name} knows it)")
@@ -306,7 +306,7 @@ def _header(card: RawCard, d: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _book(book: Any, pid: str, shown: str, report: Report, *, owner: str | None) -> Iterable[Section]:
+def _book(book: Any, pid: str, shown: str, report: Report, *, owner: str | None, name: str = "") -> Iterable[Section]:
     """Lorebook entries (a card's character_book, a V3 lorebook or SillyTavern world info) as lore sections:
     visible to ``owner`` (everyone for a world book or a constant entry), from the first beat."""
     if book in (None, {}, []):
@@ -342,7 +342,7 @@ def _book(book: Any, pid: str, shown: str, report: Report, *, owner: str | None)
             report.skip(f"entries[{n}]: @@dont_activate; {_KEPT_DECORATORS['dont_activate']}")
             continue
         constant = constant or "activate" in {n for n, _ in decorators}
-        body = re.sub(r"^#{1,2}(?=\s)", "###", translate(body, "", report, f"entries[{n}]"), flags=re.MULTILINE)
+        body = re.sub(r"^#{1,2}(?=\s)", "###", translate(body, name or "the character", report, f"entries[{n}]"), flags=re.MULTILINE)
         if not body.strip():
             report.skip(f"entries[{n}]: no text; not imported")
             continue
@@ -368,9 +368,9 @@ def _book(book: Any, pid: str, shown: str, report: Report, *, owner: str | None)
             )
         else:
             yield Section(sid, title, body.strip(), visible, terms, ("lorebook",))
-        for key in ("secondary_keys", "keysecondary"):
+        for key in ("secondary_keys", "keysecondary", "use_regex"):
             if e.get(key):
-                ignored.add(key)
+                ignored.add(key)  # use_regex: the keys are patterns, kept as they are written
     if ignored:
         report.skip(f"lorebook entries' {', '.join(sorted(ignored))}: no place here (about when to insert text)")
 

@@ -283,3 +283,19 @@ def test_a_card_file_in_yaml_is_readable_by_people(tmp_path: Path) -> None:
     import_cards([s.write(tmp_path / "mira.json", s.mira_v2())], tmp_path / "sky")
     doc = yaml.safe_load((tmp_path / "sky" / "characters" / "captain-mira.yaml").read_text())
     assert list(doc)[:4] == ["id", "name", "age", "role"]
+
+
+def test_a_bom_and_char_macros_in_a_character_book(tmp_path: Path) -> None:
+    doc = s.mira_v2()
+    doc["data"]["character_book"]["entries"][0]["content"] = "{{char}} bought the Kestrel with her first pay."
+    path = tmp_path / "mira.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(doc).encode())  # a BOM, as some editors write
+    import_cards([path], tmp_path / "sky")
+    lore = {x.id: x for x in story_at(tmp_path / "sky").lore}
+    assert lore["captain-mira-the-kestrel"].text == "Captain Mira bought the Kestrel with her first pay."
+
+
+def test_a_story_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "story.txt").write_text("not a folder")
+    with pytest.raises(CardError, match=r"story\.txt: expected a story folder"):
+        import_cards([s.write(tmp_path / "mira.json", s.mira_v2())], tmp_path / "story.txt")

@@ -87,3 +87,17 @@ def test_the_policy_and_guards_hold_for_a_character_from_a_card(story: Story) ->
     assert turn.speaker == "captain-mira" and "fallback" in turn.flags
     assert turn.text in sc.story.personas["captain-mira"].voice.examples
     assert any(isinstance(e, SafetyEvent) and e.direction == "output" for e in events)
+
+
+def test_a_scene_with_an_arrival_replays_event_for_event(story: Story, tmp_path: Path) -> None:
+    from stage.replay import replay
+
+    path = tmp_path / "scene.jsonl"
+    sc, _ = scene(story, path)
+    persona, _ = card_persona(s.DATA / "mira.v2.json", sc.story)
+    sc.arrive(persona, source="mira.v2.json")
+    sc.say("Captain Mira, who taught you to fly?", name="Ann")
+    events_of(sc.step())
+    sc.transcript.close()
+    result = replay(story, Transcript.open(path).events, KeywordRetriever(story.lore))
+    assert result.divergence == "" and "captain-mira" in result.scene.story.personas
