@@ -323,7 +323,7 @@ def build(
         add.click(h.add, [start_beat, who, session], out(), api_name="add", **quick)
         remove.click(h.remove, [start_beat, who, session], out(), api_name="remove", **quick)
         card_btn.click(h.character_card, [who, session], [card_file], api_name="character_card", **quick)
-        card_drop.upload(h.add_card, [start_beat, card_drop, session], out(who, card_drop), api_name="add_card", **quick)
+        card_drop.upload(h.add_card, [start_beat, card_drop, session], out(who, speak_as, card_drop), api_name="add_card", **quick)
         whisper.click(
             h.whisper,
             [start_beat, who, whisper_text, session],

@@ -297,20 +297,23 @@ class Handlers:
 
         s = self.session(state)
         pick: Any = gr.skip()
+        play: Any = gr.skip()
         try:
             if not path:
                 raise ConfigError("Drop a character card (PNG, JSON or CHARX) to add its character.")
             scene = s.ensure(beat)
             persona, report = card_persona(Path(path), scene.story)
             scene.arrive(persona, source=Path(path).name)
-            pick = gr.update(choices=[(p.name, p.id) for p in scene.story.personas.values()], value=persona["id"])
+            cast = [(p.name, p.id) for p in scene.story.personas.values()]
+            pick = gr.update(choices=cast, value=persona["id"])
+            play = gr.update(choices=[("a visitor", ""), *cast])  # a person may play the newcomer too
             left = f" Not used: {'; '.join(report.unplaced)}." if report.unplaced else ""
             s.note(f"{persona['name']} joined this scene from {Path(path).name}.{left}")
         except StageError as exc:
             s.note(str(exc).replace("\n", " "), "error")
         except Exception as exc:
             raise self.unexpected(exc) from exc
-        return self.view(s, pick, None)
+        return self.view(s, pick, play, None)
 
     def character_card(self, who: str | None, s: Session | None) -> str:
         """The character as a PNG card (V2 and V3 inside) that other tools open: the persona as its file (or

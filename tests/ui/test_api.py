@@ -233,6 +233,9 @@ def test_a_dropped_card_joins_that_session_only(scripted_app: Served) -> None:
     a.predict("bedtime", "Ann", "", "Captain Mira, who taught you to fly?", api_name="/send")
     assert any(e["kind"] == "arrival" for e in a.predict(api_name="/events"))
     assert turns(a)[-1]["speaker"] == "captain-mira"
+    a.predict("bedtime", "Ann", "captain-mira", "Ahoy, stowaway!", api_name="/send")  # a person plays her now
+    said = [e for e in a.predict(api_name="/events") if e["kind"] == "user"]
+    assert said[-1]["as_character"] == "captain-mira"
     b.predict("bedtime", 0, 1, api_name="/play")
     assert not any(e["kind"] == "arrival" for e in b.predict(api_name="/events"))
     with pytest.raises(Exception, match="not in the list of choices"):  # the other session's server-side choices
