@@ -47,11 +47,11 @@ def _private_lore(p: Persona, story: Story) -> list[LoreSection]:
     return [s for s in story.lore if s.visible_to != (EVERYONE,) and p.id in s.visible_to]
 
 
-def _entry(n: int, s: LoreSection, *, v3: bool) -> dict[str, Any]:
+def _entry(n: int, s: LoreSection, story: Story, *, v3: bool) -> dict[str, Any]:
     e: dict[str, Any] = {
         "keys": list(s.key_terms) or [s.title.lower()],
         "content": s.text,
-        "extensions": {EXTENSION: _lore_meta(s)},
+        "extensions": {EXTENSION: _lore_meta(s, story)},
         "enabled": True,
         "insertion_order": n,
         "case_sensitive": False,
@@ -65,8 +65,10 @@ def _entry(n: int, s: LoreSection, *, v3: bool) -> dict[str, Any]:
     return e
 
 
-def _lore_meta(s: LoreSection) -> dict[str, Any]:
-    return {"id": s.id, "visible_to": list(s.visible_to), "from_beat": s.from_beat, "tags": list(s.tags)}
+def _lore_meta(s: LoreSection, story: Story) -> dict[str, Any]:
+    # the beat by id, not position: another story's third beat is not this one's
+    beat = story.plot.beats[s.from_beat - 1].id if 0 < s.from_beat <= len(story.plot.beats) else s.from_beat
+    return {"id": s.id, "visible_to": list(s.visible_to), "from_beat": beat, "tags": list(s.tags)}
 
 
 def card(p: Persona, story: Story, *, v3: bool = False) -> dict[str, Any]:
@@ -94,7 +96,7 @@ def card(p: Persona, story: Story, *, v3: bool = False) -> dict[str, Any]:
         data["character_book"] = {
             "name": f"{p.name}'s lore",
             "extensions": {},
-            "entries": [_entry(n, s, v3=v3) for n, s in enumerate(lore)],
+            "entries": [_entry(n, s, story, v3=v3) for n, s in enumerate(lore)],
         }
     if not v3:
         return {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}
@@ -122,7 +124,7 @@ def world_info(story: Story) -> dict[str, Any]:
             "order": 100,
             "position": 0,
             "disable": False,
-            "extensions": {EXTENSION: _lore_meta(s)},
+            "extensions": {EXTENSION: _lore_meta(s, story)},
         }
     return {"name": story.plot.title, "entries": entries}
 

@@ -144,8 +144,9 @@ def lore_ids_in(story: Path) -> set[str]:
 
 
 def _settle(sections: list[Section], existing: set[str], known: set[str], beats: set[str], report: Report) -> list[Section]:
-    """Sections restored from this stage's export: one the story has already is left out; one that names a
-    character or beat the story lacks falls back to the importing character and the first beat."""
+    """Sections restored from this stage's export: one the story has already is left out, and so is one only
+    characters this story lacks may know (a secret never becomes everyone's); a beat the story lacks falls back
+    to the first."""
     out = []
     for s in sections:
         if s.id in existing:
@@ -153,8 +154,11 @@ def _settle(sections: list[Section], existing: set[str], known: set[str], beats:
             continue
         vis = s.visible_to
         if not isinstance(vis, str) and not set(vis) <= known:
-            vis = tuple(v for v in vis if v in known) or "everyone"
-        beat = s.from_beat if isinstance(s.from_beat, int) or s.from_beat in beats else 1
+            vis = tuple(v for v in vis if v in known)
+            if not vis:
+                report.skip(f"lore {s.id!r}: only {', '.join(s.visible_to)} may know it, and this story lacks them; left out")
+                continue
+        beat = s.from_beat if s.from_beat in beats or s.from_beat == 1 else 1  # a beat by id, this story's
         if (vis, beat) != (s.visible_to, s.from_beat):
             report.skip(f"lore {s.id!r}: names people or a beat not in this story; visible to {vis}, from beat {beat}")
         out.append(replace(s, visible_to=vis, from_beat=beat))

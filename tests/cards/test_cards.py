@@ -299,3 +299,17 @@ def test_a_story_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "story.txt").write_text("not a folder")
     with pytest.raises(CardError, match=r"story\.txt: expected a story folder"):
         import_cards([s.write(tmp_path / "mira.json", s.mira_v2())], tmp_path / "story.txt")
+
+
+def test_world_info_into_another_story_keeps_secrets_secret(tmp_path: Path) -> None:
+    out = tmp_path / "world.json"
+    assert main(["export", "lore", "--out", str(out)]) == 0
+    done = import_cards([s.write(tmp_path / "mira.json", s.mira_v2()), out], tmp_path / "sky")
+    st = story_at(tmp_path / "sky")
+    shipped = load_story(Sources(ROOT / "characters", ROOT / "lore", ROOT / "lore" / "plot.yaml"))
+    private = {x.id for x in shipped.lore if x.visible_to != ("everyone",)}
+    public = {x.id for x in shipped.lore if x.visible_to == ("everyone",)}
+    ids = {x.id for x in st.lore}
+    assert public <= ids and not (private & ids)  # the Dream Network's secrets are nobody's in this story
+    assert all(x.from_beat == 1 for x in st.lore)  # its beats are not this story's
+    assert sum("this story lacks them; left out" in line for _, r in done.reports for line in r.unplaced) == len(private)
