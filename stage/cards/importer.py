@@ -63,7 +63,8 @@ def import_cards(paths: Sequence[Path], story: Path, *, embed: Any = None, polic
     lore_taken = {p.stem for p in (story / "lore").glob("*.md")}
     existing_plot = plot_path(story)
     beat_ids, on_stage = _beats(existing_plot)
-    cards = [read_card(p) for p in paths]
+    # characters first: a lorebook's section that only they may know needs them known, whatever the order given
+    cards = sorted((read_card(p) for p in paths), key=lambda c: c.is_book)
     cast: dict[str, Character] = {}
     files: dict[Path, str] = {}
     reports: list[tuple[str, Report]] = []

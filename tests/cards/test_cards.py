@@ -304,7 +304,7 @@ def test_a_story_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
 def test_world_info_into_another_story_keeps_secrets_secret(tmp_path: Path) -> None:
     out = tmp_path / "world.json"
     assert main(["export", "lore", "--out", str(out)]) == 0
-    done = import_cards([s.write(tmp_path / "mira.json", s.mira_v2()), out], tmp_path / "sky")
+    done = import_cards([out, s.write(tmp_path / "mira.json", s.mira_v2())], tmp_path / "sky")  # the book first
     st = story_at(tmp_path / "sky")
     shipped = load_story(Sources(ROOT / "characters", ROOT / "lore", ROOT / "lore" / "plot.yaml"))
     private = {x.id for x in shipped.lore if x.visible_to != ("everyone",)}
@@ -313,3 +313,10 @@ def test_world_info_into_another_story_keeps_secrets_secret(tmp_path: Path) -> N
     assert public <= ids and not (private & ids)  # the Dream Network's secrets are nobody's in this story
     assert all(x.from_beat == 1 for x in st.lore)  # its beats are not this story's
     assert sum("this story lacks them; left out" in line for _, r in done.reports for line in r.unplaced) == len(private)
+
+
+def test_a_book_given_before_its_character_keeps_their_private_section(tmp_path: Path) -> None:
+    book = s.world_info()
+    book["entries"]["0"]["extensions"] = {"dream_stage": {"id": "mira-log", "visible_to": ["captain-mira"], "from_beat": 1, "tags": []}}
+    import_cards([s.write(tmp_path / "world.json", book), s.write(tmp_path / "mira.json", s.mira_v2())], tmp_path / "sky")
+    assert {x.id: x for x in story_at(tmp_path / "sky").lore}["mira-log"].visible_to == ("captain-mira",)
