@@ -61,6 +61,7 @@ def import_cards(paths: Sequence[Path], story: Path, *, embed: Any = None, polic
         raise CardError(f"{relative(story)}: expected a story folder (or a new one's name), got a file")
     taken = {p.stem for p in (story / "characters").glob("*.y*ml")}
     lore_taken = {p.stem for p in (story / "lore").glob("*.md")}
+    existing_lore = lore_ids_in(story)  # read once: the story's own files, not what this run adds
     existing_plot = plot_path(story)
     beat_ids, on_stage = _beats(existing_plot)
     # characters first: a lorebook's section that only they may know needs them known, whatever the order given
@@ -74,7 +75,7 @@ def import_cards(paths: Sequence[Path], story: Path, *, embed: Any = None, polic
         report = Report()
         if card.is_book:
             prefix = slug(card.source.stem, lore_taken, fallback="lore")
-            sections = _settle(book_sections(card, prefix, report), lore_ids_in(story), taken | set(cast), beat_ids, report)
+            sections = _settle(book_sections(card, prefix, report), existing_lore, taken | set(cast), beat_ids, report)
             name = str(card.data.get("name") or card.source.stem)
             files[story / "lore" / f"{prefix}.md"] = lore_markdown(name, sections)
             lore_taken.add(prefix)
@@ -83,7 +84,7 @@ def import_cards(paths: Sequence[Path], story: Path, *, embed: Any = None, polic
         else:
             pid = slug(str(card.data.get("name") or card.source.stem), taken | set(cast))
             c = character(card, pid, report)
-            c = replace(c, lore=tuple(_settle(list(c.lore), lore_ids_in(story), taken | {pid}, beat_ids, report)))
+            c = replace(c, lore=tuple(_settle(list(c.lore), existing_lore, taken | {pid}, beat_ids, report)))
             _screen(card, _persona_texts(c), embed, policy)
             cast[pid] = c
             report_of[pid] = report
