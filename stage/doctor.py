@@ -7,8 +7,9 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
-from stage.errors import DataError, ModelError, ModelUnavailable, StageError
+from stage.errors import ConfigError, DataError, ModelError, ModelUnavailable, StageError
 from stage.settings import Settings
 from stage.types import Message
 
@@ -70,8 +71,21 @@ def _model_file() -> str:
     return f"{path} ({path.stat().st_size / 1e6:.0f} MB)"
 
 
+def _server_binary() -> str:
+    import subprocess
+
+    from stage.llm.local import server_binary
+
+    path = server_binary()
+    out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30, check=False)
+    version = next((ln for ln in (out.stderr + out.stdout).splitlines() if ln.startswith("version")), "")
+    if out.returncode != 0:
+        raise ConfigError(f"{path} does not run (exit {out.returncode}); run `make install` to build it again")
+    return f"{path} (llama.cpp {version.removeprefix('version: ') or 'server'})"
+
+
 def _endpoint(settings: Settings) -> str:
-    from stage.llm import complete, make_model, params_from
+    from stage.llm import complete, endpoint, make_model, params_from
 
     model = make_model(settings)
     start = time.perf_counter()
@@ -84,8 +98,9 @@ def _endpoint(settings: Settings) -> str:
         raise ModelError(f"the model {model.name} answered with empty text")
     total = (time.perf_counter() - start) * 1000
     where = "embedded server" if settings.backend == "local" else (settings.base_url or "api.openai.com")
+    limit = endpoint(settings)[1]
     return (
-        f"{model.name} at {where} answered: time to first token {reply.usage.ttft_ms:.0f} ms, "
+        f"{model.name} at {where} ({limit} calls at once) answered: time to first token {reply.usage.ttft_ms:.0f} ms, "
         f"{reply.usage.completion_tokens} tokens in {total:.0f} ms"
     )
 
@@ -96,13 +111,18 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
         _try("story files valid", lambda: _story(settings)),
         _try("content policy loads", _content_policy),
     ]
-    if settings.backend == "local":
+    if settings.backend == "local" or any(settings.endpoint_of(c).backend == "local" for c in settings.models):
         checks.append(_try("embedded model file", _model_file))
+        checks.append(_try("embedded model server built", _server_binary))
+    if settings.backend == "local":
         checks.append(_try("embedded server starts and answers", lambda: _endpoint(settings)))
     elif settings.backend == "openai":
         checks.append(_try("configured endpoint answers", lambda: _endpoint(settings)))
     else:
         checks.append(_try("scripted backend answers", lambda: _endpoint(settings)))
+    for character in settings.models:  # a model per character: each override is checked as the default is
+        own = settings.endpoint_of(character)
+        checks.append(_try(f"model for {character} (models.{character}) answers", partial(_endpoint, own)))
     for c in checks:
         print(f"{OK if c.ok else FAIL} {c.name}: {c.detail}")
     if any(c.unreachable for c in checks):

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from stage.agents.retrieval import KeywordRetriever, Retriever
+from stage.errors import ConfigError
 from stage.llm import make_model, params_from
 from stage.llm.base import ChatModel, GenParams
 from stage.settings import Settings
@@ -17,7 +18,14 @@ log = logging.getLogger(__name__)
 
 
 def story(settings: Settings) -> Story:
-    return load_story(Sources.from_settings(settings))
+    st = load_story(Sources.from_settings(settings))
+    unknown = sorted(set(settings.models) - set(st.personas))
+    if unknown:
+        raise ConfigError(
+            f"models.{unknown[0]}: a model is set for {unknown[0]!r}, who is not a character of this story "
+            f"(its characters: {', '.join(sorted(st.personas))})"
+        )
+    return st
 
 
 def retriever(settings: Settings, st: Story, progress: bool = False) -> Retriever:

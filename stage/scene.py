@@ -34,7 +34,8 @@ from stage.director.policy import Decision, Pressure, beat_done, choose_speaker,
 from stage.director.state import SceneState, apply, fold
 from stage.errors import ConfigError, DataError, ModelError
 from stage.library import clean_title
-from stage.llm.base import ChatModel, GenParams, Retry, TextDelta
+from stage.llm.base import ChatModel, GenParams, Queued, Retry, TextDelta
+from stage.llm.route import model_for
 from stage.timeline import Tree
 from stage.transcript import (
     ALTERNATIVE_FIELDS,
@@ -83,7 +84,7 @@ class Wrote:
 
 # What a turn yields, in order: the director's decision, the reply's text as it streams (a ``Retry`` voids
 # the text so far), then every event written.
-Progress = Decision | TextDelta | Retry | Wrote
+Progress = Decision | TextDelta | Retry | Queued | Wrote
 
 
 def events_of(progress: Iterable[Progress]) -> list[Event]:
@@ -628,7 +629,8 @@ class Scene:
         push = pressure(view.state, speaker, self.names)
         if push is not None:
             ctx = self._pushed(ctx, push)
-        for item in speak(self.model, ctx, params or self.params, rng=self.rng, scorer=self.scorer):
+        model = model_for(self.model, ctx.persona.id)
+        for item in speak(model, ctx, params or self.params, rng=self.rng, scorer=self.scorer):
             if isinstance(item, Reply) and push is not None:
                 item = replace(item, turn=replace(item.turn, cue=ctx.moment, cue_reason=push.reason))
             yield item

@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -23,6 +23,19 @@ BACKENDS: tuple[str, ...] = ("local", "openai", "scripted")
 # The layers under the flags, set only while load_settings builds one: a plain Settings(...) elsewhere
 # (tests, model_copy, the judge) must stay a pure value that never reads os.environ or stage.toml.
 _LAYERS: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar("stage_settings_layers", default=())
+
+
+class Endpoint(BaseModel):
+    """The model some characters speak with, in ``[stage.models.<character id>]``: a field left out is the
+    default endpoint's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Backend | None = None
+    base_url: str = ""
+    model: str = ""
+    api_key: str = ""
+    concurrency: int | None = Field(default=None, ge=1, le=1024)
 
 
 class Settings(BaseSettings):
@@ -55,7 +68,13 @@ class Settings(BaseSettings):
     # answers and no fallback line, against 6/82 and 10 fallbacks for 1 (README, Quality)
     candidates: int = Field(default=4, ge=1, le=8)
     n_threads: int = Field(default=2, ge=1)
-    n_ctx: int = Field(default=4096, ge=512)
+    n_ctx: int = Field(default=4096, ge=512)  # tokens per sequence of the embedded server
+    # parallel sequences of the embedded server (continuous batching): its endpoint admits this many calls at once
+    slots: int = Field(default=4, ge=1, le=64)
+    # calls at once to an OpenAI-compatible endpoint (each endpoint its own limit); the rest queue in turn order
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    # a model per character, by character id: e.g. Zara on a remote endpoint while the others stay embedded
+    models: dict[str, Endpoint] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -108,6 +127,16 @@ class Settings(BaseSettings):
 
     def effective_api_key(self) -> str:
         return self.api_key or os.environ.get("OPENAI_API_KEY", "")
+
+    def endpoint_of(self, character: str) -> Settings:
+        """These settings with the character's model override (``models.<id>``) laid over the default endpoint."""
+        over = self.models.get(character)
+        if over is None:
+            return self
+        given = over.model_dump(exclude_defaults=True)
+        if "backend" in given and given["backend"] != self.backend:  # another backend: none of the default's
+            given = {"base_url": "", "model": "", "api_key": "", **given}
+        return self.model_copy(update={"models": {}, **given})
 
 
 FIELDS = tuple(Settings.model_fields)
@@ -191,10 +220,14 @@ def load_settings(
         problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "settings"
-            if err["type"] == "extra_forbidden":
-                problems.append(f"{where(field)}: unknown setting {field!r}; known: {', '.join(FIELDS)}")
+            top = str(err["loc"][0]) if err["loc"] else field  # models.zara.backend is set where models is
+            if err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
+                problems.append(f"{where(top)}: unknown setting {field!r}; known: {', '.join(FIELDS)}")
+            elif err["type"] == "extra_forbidden":
+                known = ", ".join(Endpoint.model_fields)
+                problems.append(f"{where(top)}: unknown setting {field!r}; a model override takes: {known}")
             else:
-                problems.append(f"{where(field)}: {field}: {err['msg']} (got {err.get('input')!r})")
+                problems.append(f"{where(top)}: {field}: {err['msg']} (got {err.get('input')!r})")
         raise ConfigError("; ".join(problems)) from exc
     finally:
         _LAYERS.reset(token)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -14,7 +15,7 @@ from stage.agents import guards, safety
 from stage.agents.context import TurnContext, build_messages, instructions_of, lore_lines
 from stage.agents.facts import fact_sheet
 from stage.agents.scorer import MODEL, MOMENT, RECALLED, Candidate, Scorer, Situation, best, relations_of
-from stage.llm.base import ChatModel, Done, GenParams, Retry, TextDelta
+from stage.llm.base import ChatModel, Done, GenParams, Queued, Retry, TextDelta
 from stage.transcript import Turn, UserLine, speaker_of
 from stage.types import Completion, Usage
 
@@ -29,7 +30,7 @@ class Reply:
     safety_category: str = ""  # set when the model's output was refused by the content policy
 
 
-SpeakProgress = TextDelta | Retry | Reply
+SpeakProgress = TextDelta | Retry | Queued | Reply
 
 
 def stop_sequences(others: Sequence[str]) -> tuple[str, ...]:
@@ -47,7 +48,8 @@ def speak(
     p = ctx.persona
     messages = build_messages(ctx)
     instructions = instructions_of(ctx)
-    params = replace(params, stop=params.stop or stop_sequences(ctx.others))
+    # every call of this turn queues as one piece of work at the model's endpoint (limits.Gate)
+    params = replace(params, stop=params.stop or stop_sequences(ctx.others), since=params.since or time.monotonic())
     n = max(1, params.candidates)
     situation = situation_of(ctx)
     gl = guards.GuardLog()

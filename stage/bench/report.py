@@ -97,6 +97,18 @@ def table(r: dict[str, Any]) -> Table:
                 "0 errors",
                 _mark(lv["errors"] == 0),
             )
+    rem = r.get("remote") or {}
+    for lv in [*(rem.get("levels") or []), *([rem["baseline_one_at_a_time"]] if rem.get("baseline_one_at_a_time") else [])]:
+        limit = "one call at a time (baseline)" if lv.get("limit") == 1 else f"limit {lv.get('limit')}"
+        t.add_row(
+            f"{lv['sessions']} session(s), remote endpoint with {rem['slots']} slots, {limit}: turns/min, p95",
+            f"{lv['turns_per_min']}/min ({lv.get('speedup', '—')}× one session), p95 {_ms(lv['latency_ms']['p95'])}",
+            f"{lv['errors']} errors; ideal {lv.get('ideal_speedup', '—')}×",
+            "≥ 0.8 × ideal, 0 errors" if lv.get("limit") != 1 else "",
+            _mark(lv["errors"] == 0 and (lv.get("speedup") or 0) >= 0.8 * (lv.get("ideal_speedup") or 0))
+            if lv.get("limit") != 1
+            else "",
+        )
     for name, mb in (r.get("memory") or {}).items():
         if isinstance(mb, int | float) and name.endswith("_mb"):
             t.add_row(

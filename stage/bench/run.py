@@ -20,13 +20,14 @@ from stage import runtime
 from stage.errors import StageError
 from stage.llm import local as local_llm
 from stage.llm.base import GenParams
+from stage.llm.limits import Limited, gate_for
 from stage.llm.local import LocalModel, LocalServer
 from stage.llm.wrappers import Retrying
 from stage.scene import Scene
 from stage.settings import Settings
 from stage.types import Story
 
-from . import concurrency, machine, profiling, retrieval, turns
+from . import concurrency, machine, profiling, remote, retrieval, turns
 from .instrument import Recording, TimedRetriever
 from .naive import NaiveLoop
 from .plan import Plan
@@ -61,25 +62,23 @@ def server_env(plan: Plan) -> Iterator[None]:
 
 
 def _server(home: Path, name: str, settings: Settings, cache_mb: int | None) -> LocalServer:
-    """A server as ``stage.llm.local`` starts it, optionally with a smaller RAM prompt cache.
-
-    llama-cpp-python counts only the KV state against ``--cache_size``; each cached prompt also keeps a copy
-    of the logits buffer (n_batch x vocabulary floats, 100 MB), so three servers at the stage's 1 GiB grow past
-    15 GB in a long run. 256 MiB measured the same latency (bench/README.md), so the bench uses that."""
-    server = LocalServer(home / name, n_threads=settings.n_threads, n_ctx=settings.n_ctx)
-    default = local_llm.CACHE_BYTES
+    """A server as ``stage.llm.local`` starts it (``settings.slots`` slots), optionally with another RAM prompt
+    cache size."""
+    server = LocalServer(home / name, n_threads=settings.n_threads, n_ctx=settings.n_ctx, slots=settings.slots)
+    default = local_llm.CACHE_MIB
     if cache_mb is not None:
-        local_llm.CACHE_BYTES = cache_mb << 20  # read by LocalServer._start when it builds the command
+        local_llm.CACHE_MIB = cache_mb  # read by LocalServer.command when it starts
     try:
         server.ensure()
     finally:
-        local_llm.CACHE_BYTES = default
+        local_llm.CACHE_MIB = default
     return server
 
 
 def _model(server: LocalServer, settings: Settings) -> Retrying:
     """The stage's own stack (``stage.llm.make_model``), pointed at one of the bench's servers."""
-    return Retrying(LocalModel(server, settings.timeout), retries=settings.retries, backoff=settings.backoff)
+    limited = Limited(LocalModel(server, settings.timeout), gate_for(f"bench server {server.home}", server.slots))
+    return Retrying(limited, retries=settings.retries, backoff=settings.backoff)
 
 
 @contextmanager
@@ -116,7 +115,8 @@ def run_plan(plan: Plan, settings: Settings, console: Console | None = None, see
             "seed": seed,
             "n_ctx": settings.n_ctx,
             "n_threads": settings.n_threads,
-            "server_cache_mb": plan.server_cache_mb or local_llm.CACHE_BYTES >> 20,
+            "server_cache_mb": plan.server_cache_mb or local_llm.CACHE_MIB,
+            "server_slots": settings.slots,
             "server_omp_wait_policy": plan.omp_wait_policy or "default (active spin)",
         },
     }
@@ -145,6 +145,13 @@ def run_plan(plan: Plan, settings: Settings, console: Console | None = None, see
         finally:
             for s in servers.values():
                 s.stop()
+        if plan.remote_levels:
+            console.print(
+                f"remote: {', '.join(map(str, plan.remote_levels))} sessions against a simulated endpoint "
+                f"with {plan.remote_slots} slots…"
+            )
+            with phase(results, "remote endpoint"):
+                results["remote"] = remote.remote_levels(plan.remote_levels, 3, plan.remote_slots)
         if plan.retrieval_sizes:
             console.print(
                 f"retrieval: synthetic lore at {', '.join(f'{n:,}' for n in plan.retrieval_sizes)} chunks…"
@@ -224,7 +231,7 @@ def _concurrency(
         runs.append(
             {
                 "mode": "scene-threads",
-                "note": "Scene objects on threads sharing one model, one turn at a time (as the app's turn_lock); "
+                "note": "Scene objects on threads sharing one model through its endpoint's gate (as the app); "
                 "a stand-in for the app that leaves out Gradio and the app's server handling",
                 "turns_per_session": plan.session_turns,
                 "levels": levels,

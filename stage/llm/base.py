@@ -1,7 +1,8 @@
 """The one seam between the stage and any model: ``ChatModel.stream``.
 
 A model call is an iteration: text deltas as they arrive, a ``Retry`` when an attempt failed and is tried
-again (its partial text is void), and one final ``Done`` with the whole completion. Callers that only want
+again (its partial text is void), a ``Queued`` when it waits for a busy endpoint, and one final ``Done`` with
+the whole completion. Callers that only want
 the result use ``complete``. Wrappers (retries) implement the same protocol around a backend, so callers
 never retry.
 """
@@ -23,6 +24,9 @@ class GenParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     candidates: int = 1  # replies a character's turn samples to choose from (each a call of its own)
+    # when the work this call belongs to began (time.monotonic(); a character turn's start): an endpoint's
+    # queue serves earlier work first, so a turn's later candidates do not wait behind turns begun after it
+    since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -41,13 +45,21 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class Queued:
+    """The call waits for its endpoint (every slot is busy): ``ahead`` calls are running or queued before it."""
+
+    endpoint: str
+    ahead: int
+
+
+@dataclass(frozen=True)
 class Done:
     """The last chunk of every stream."""
 
     completion: Completion
 
 
-Chunk = TextDelta | Retry | Done
+Chunk = TextDelta | Retry | Queued | Done
 
 
 class TransientModelError(ModelError):

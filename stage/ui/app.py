@@ -15,7 +15,7 @@ import gradio as gr  # stage/ui/__init__.py has set Gradio's offline environment
 from stage import runtime
 from stage.agents.retrieval import Retriever
 from stage.errors import ConfigError
-from stage.llm import params_from
+from stage.llm import capacity, params_from
 from stage.llm.base import ChatModel, GenParams
 from stage.settings import Settings
 from stage.transcript import EDITABLE
@@ -29,7 +29,14 @@ from stage.ui.session import MAX_SESSIONS, SESSION_TTL_S, Sessions, Stage
 log = logging.getLogger(__name__)
 
 CSS = Path(__file__).with_name("style.css")
-TURN_EVENTS = 8  # scenes that may wait for a turn at once; generation itself is one at a time (turn_lock)
+
+# Turns Gradio runs at once: twice what the model endpoints serve together (stage.llm.capacity), so that a
+# turn's non-model work (retrieval, scoring) overlaps others' generation, and no fewer than 8; the endpoint
+# gates queue what is beyond the slots, in turn order.
+def turn_events(settings: Settings) -> int:
+    return max(8, 2 * capacity(settings))
+
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # ← → browse the alternatives of the last turn (when no text box has the focus)
 KEYS = """<script>
@@ -271,7 +278,7 @@ def build(
             """The standard outputs (header, transcript, status, downloads), ``extra``, then the session."""
             return [header, log_view, status_view, dl_jsonl, dl_md, *extra, session]
 
-        turns: dict[str, Any] = {"concurrency_id": "turns", "concurrency_limit": TURN_EVENTS}
+        turns: dict[str, Any] = {"concurrency_id": "turns", "concurrency_limit": turn_events(settings)}
         quick: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden"}
 
         panels = [scene_pick, library_view, trash_pick, line_pick, branches_view, branch_pick]
@@ -340,7 +347,7 @@ def build(
         # API only (no trigger on the page); an event rather than gr.api, which cannot take a gr.State
         gr.on([], h.events, [session], [events_out, session], api_name="events", concurrency_limit=None)
 
-    app.queue(default_concurrency_limit=2, max_size=64)
+    app.queue(default_concurrency_limit=2, max_size=max(64, 4 * turn_events(settings)))
     return Built(app, sessions)
 
 

@@ -117,7 +117,7 @@ class Pending:
     speaker: str
     reason: str = ""
     text: str = ""
-    waiting: bool = False  # queued behind another scene's turn
+    waiting: bool = False  # queued at the model's endpoint behind other scenes' turns
     retry: str = ""  # why the last attempt was thrown away
     held: bool = False  # the partial text tripped the content policy: not shown while it streams
 
@@ -203,7 +203,7 @@ class ChatView:
     def pending(self, out: Chat, p: Pending) -> None:
         name = self.r.name(p.speaker) if p.speaker else ""
         if p.waiting:
-            out.add("assistant", "_waiting for the model (another scene is speaking)…_", None)
+            out.add("assistant", "_waiting for the model (its every slot is busy with other scenes)…_", None)
             return
         if not p.speaker:
             out.add("assistant", "_the director is choosing who speaks…_", None)

@@ -46,8 +46,8 @@ MAX_SESSIONS = 256
 
 @dataclass
 class Stage:
-    """What every session shares. ``turn_lock`` lets one character speak at a time across all sessions:
-    the embedded model has two cores, and two scenes generating at once would only slow both down."""
+    """What every session shares. How many scenes generate at once is the model endpoint's business: its
+    calls pass the endpoint's gate (``stage.llm.limits``), so no lock here holds every session back."""
 
     settings: Settings
     story: Story
@@ -58,7 +58,6 @@ class Stage:
     chat: ChatView = field(init=False)
     library: Library = field(init=False)
     open_scenes: OpenScenes = field(init=False)
-    turn_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.story)

@@ -122,6 +122,21 @@ def test_bench_refuses_other_backends(capsys: pytest.CaptureFixture[str]) -> Non
 
 @pytest.mark.model
 @pytest.mark.timeout(1800)  # about a minute on a quiet machine; shared cores can make it ten times that
+def test_sessions_against_a_remote_endpoint_use_its_slots_and_queue_past_them() -> None:
+    """The simulated endpoint serves 4 at once: the stage's limit fills them, the 8 sessions beyond queue, none
+    fails; one call at a time for everyone (the old process-wide lock) is the baseline of the same run."""
+    from stage.bench.remote import remote_levels
+
+    r = remote_levels((1, 4, 8), turns=2, slots=4, token_ms=20, tokens=6, candidates=2)
+    by = {lv["sessions"]: lv for lv in r["levels"]}
+    assert all(lv["errors"] == 0 and lv["turns"] == lv["sessions"] * 2 for lv in r["levels"])
+    assert by[4]["server_peak_busy"] == 4 and by[8]["server_peak_busy"] == 4, "the limit is used, never passed"
+    assert by[8]["latency_ms"]["p50"] > 1.5 * by[4]["latency_ms"]["p50"], "past the slots, turns queue"
+    base = r["baseline_one_at_a_time"]
+    assert base["server_peak_busy"] == 1 and base["errors"] == 0
+    assert by[4]["turns_per_min"] > 2 * base["turns_per_min"], "four slots serve more than one at a time"
+
+
 def test_tiny_run_measures_what_it_reports(tmp_path: Path) -> None:
     """The whole pipeline on the embedded model at tiny sizes: three servers, three turns, a 24-chunk store."""
     from stage.bench.plan import TINY
@@ -155,6 +170,10 @@ def test_tiny_run_measures_what_it_reports(tmp_path: Path) -> None:
     rss = [mb for k, mb in data["memory"].items() if k.endswith("peak_rss_mb")]
     assert rss and all(mb > 0 for mb in rss)
     assert data["profile"]["turns"] == TINY.profile_turns
+    rem = data["remote"]
+    assert [lv["sessions"] for lv in rem["levels"]] == list(TINY.remote_levels)
+    assert all(lv["errors"] == 0 and lv["turns"] == lv["sessions"] * rem["turns_per_session"] for lv in rem["levels"])
+    assert rem["served"] == rem["candidates_per_turn"] * sum(lv["turns"] for lv in [*rem["levels"], rem["baseline_one_at_a_time"]])
     # what a person reads: the table's ratio is the JSON's, the PNG is the full-size figure
     buf = io.StringIO()
     print_table(data, Console(file=buf, width=300, color_system=None))

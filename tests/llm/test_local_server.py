@@ -106,25 +106,42 @@ def test_a_server_started_from_a_short_lived_thread_outlives_it(tmp_path: Path) 
         server.stop()
 
 
-def test_in_process_token_count_matches_the_server(local_server: LocalServer) -> None:
-    """Prompt tokens are counted in this process from the GGUF vocabulary; the server must agree."""
+def test_prompt_tokens_come_with_the_stream_and_agree_with_the_tokenizer(local_server: LocalServer) -> None:
+    """llama-server reports usage at the end of the stream; its /tokenize counts the same prompt alike."""
+    from stage.llm.local import chatml
+
+    done = complete(LocalModel(local_server, timeout=60), MSGS, GenParams(max_tokens=4))
+    counted = local_server.count_tokens(chatml(MSGS))
+    assert done.usage.prompt_tokens > 10 and counted > 10
+    assert abs(done.usage.prompt_tokens - counted) <= 2  # the template may add or drop a BOS or newline
+    assert local_server.count_tokens("") <= 1
+
+
+def test_the_server_serves_its_slots_at_once_and_only_on_loopback(local_server: LocalServer) -> None:
+    """Parallel sequences are what lets several sessions' turns share the model (one batch, not a queue)."""
+    import threading
+
     import httpx
 
-    from stage.llm.local import _TOKENIZER, chatml
+    cmd = local_server.command()
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
+    assert "--no-repack" in cmd  # llama.cpp's AMX kernel for these weights crashes at the first decode
+    props = httpx.get(f"{local_server.root_url}/props", timeout=10).json()
+    assert props["total_slots"] == local_server.slots >= 2
+    model = LocalModel(local_server, timeout=120)
+    results: list[str] = []
+    busy_seen: list[int] = []
 
-    url = local_server.ensure().removesuffix("/v1") + "/extras/tokenize/count"
-    for text in (chatml(MSGS), "Lyra: <|im_start|>system\nhi", "ünïcödé 2085 ✨ " * 40, ""):
-        local = _TOKENIZER.count(text)
-        served = httpx.post(url, json={"input": text}, timeout=10).json()["count"]
-        assert local == served, text[:40]
+    def call() -> None:
+        results.append(complete(model, MSGS, GenParams(max_tokens=48, temperature=0.0)).text)
 
-
-def test_the_server_launcher_turns_weight_repacking_off() -> None:
-    """The repacked AMX kernel crashes on AMX Xeons at the first decode; the launcher must switch it off."""
-    code = (
-        "import llama_cpp.llama_cpp as b; from stage.llm.serve_llama import _no_repack;"
-        "assert b.llama_model_default_params().use_extra_bufts; _no_repack();"
-        "assert not b.llama_model_default_params().use_extra_bufts; print('off')"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.strip() == "off"
+    workers = [threading.Thread(target=call) for _ in range(local_server.slots)]
+    for w in workers:
+        w.start()
+    while any(w.is_alive() for w in workers):
+        slots = httpx.get(f"{local_server.root_url}/slots", timeout=10).json()
+        busy_seen.append(sum(1 for s in slots if s.get("is_processing")))
+    for w in workers:
+        w.join()
+    assert len(results) == local_server.slots and all(r.strip() for r in results)
+    assert max(busy_seen) >= 2, f"the slots never worked at once: {busy_seen}"

@@ -12,6 +12,7 @@ import pytest
 
 from stage import runtime
 from stage.llm import params_from
+from stage.llm.limits import Gate, Limited
 from stage.llm.scripted import ScriptedModel, failing
 from stage.llm.wrappers import Retrying
 from stage.settings import Settings
@@ -32,7 +33,7 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Hand
     stage = Stage(
         settings,
         story,
-        Retrying(scripted, retries=0, backoff=0.0),
+        Retrying(Limited(scripted, Gate("the scripted backend", 2)), retries=0, backoff=0.0),  # as make_model
         runtime.keyword_retriever(story),
         params_from(settings),
     )
@@ -293,10 +294,16 @@ def test_a_scene_waits_its_turn_while_another_scene_is_generating(
 ) -> None:
     h, _ = setup
     w = Tab(h)
-    with h.stage.turn_lock:  # another session's character is speaking
-        stepping = w.step("bedtime")
+    gate = h.stage.model.inner.gate  # type: ignore[attr-defined]
+    others = [gate.join() for _ in range(gate.limit)]  # other sessions' characters hold every slot
+    assert all(gate.try_admit(t) for t in others)
+    stepping = w.step("bedtime")
+    first = next(stepping)
+    while "waiting for the model" not in Log.of(first[1]):  # the director's pick and the prompt come first
         first = next(stepping)
-        assert "waiting for the model" in Log.of(first[1]) and first[3] is not None
+    assert first[3] is not None
+    for t in others:
+        gate.leave(t)
     rest = list(stepping)
     assert "waiting for the model" not in Log.of(rest[-1][1]) and len(speakers(w)) == 1
 
