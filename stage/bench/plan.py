@@ -24,13 +24,17 @@ class Plan:
     concurrency: str = "both"  # "app", "threads", "both", or "auto" (the app if it works, else threads)
     remote_levels: tuple[int, ...] = (1, 8, 32, 64)  # sessions against the simulated remote endpoint
     remote_slots: int = 32  # what that endpoint serves at once (and the stage's concurrency setting for it)
+    alternating_rounds: int = 4  # rounds of the five characters' prompts: per-slot caches vs one slot
 
 
 FULL = Plan("full", 100, (5, 25, 100), 5, (1000, 10000), 200, (1, 4, 8), 3, 6, concurrency="both")
 # sessions play three turns each: one is too few to compare levels (the first turn of a level warms caches)
-QUICK = Plan("quick", 8, (5, 8), 3, (200,), 30, (1, 4), 3, 2, concurrency="threads", remote_levels=(1, 8, 32))
+QUICK = Plan(
+    "quick", 8, (5, 8), 3, (200,), 30, (1, 4), 3, 2, concurrency="threads", remote_levels=(1, 8, 32),
+    alternating_rounds=2,
+)  # fmt: skip
 TINY = Plan(
     "tiny", 3, (1, 3), 2, (24,), 4, (1, 2), 1, 1, max_tokens=8, concurrency="threads", remote_levels=(1, 4),
-    remote_slots=2,
+    remote_slots=2, alternating_rounds=1,
 )  # fmt: skip
 PLANS = {p.name: p for p in (FULL, QUICK, TINY)}

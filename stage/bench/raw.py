@@ -65,7 +65,10 @@ def stream_chat(
             data = line[5:].strip()
             if data == "[DONE]":
                 break
-            choice = json.loads(data)["choices"][0]
+            choices = json.loads(data).get("choices") or []
+            if not choices:  # a usage-only chunk
+                continue
+            choice = choices[0]
             text = (choice.get("delta") or {}).get("content") or ""
             if text:
                 if not parts:

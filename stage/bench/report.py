@@ -86,6 +86,17 @@ def table(r: dict[str, Any]) -> Table:
             f"p95 ≤ {ret['target_p95_ms']} ms" if big else "",
             _mark(ret.get("ok")) if big else "",
         )
+    srv = r.get("retrieval_server") or {}
+    if srv.get("error"):
+        t.add_row("scoped search, `chroma run` server", "[red]failed[/]", srv["error"][:60], "", "")
+    for s in srv.get("sizes") or []:
+        t.add_row(
+            f"scoped search at {s['chunks']:,} chunks, `chroma run` server: p50 / p95",
+            f"{_ms(s['search_ms']['p50'])} / {_ms(s['search_ms']['p95'])}",
+            f"indexing {s['index_chunks_per_s']} chunks/s, snapshot {s['snapshot_load_s']} s",
+            "",
+            "",
+        )
     for c in r.get("concurrency") or []:
         if c.get("error"):
             t.add_row(f"sessions ({c['mode']})", "[red]failed[/]", c["error"][:60], "", _mark(False))
@@ -108,6 +119,24 @@ def table(r: dict[str, Any]) -> Table:
             _mark(lv["errors"] == 0 and (lv.get("speedup") or 0) >= 0.8 * (lv.get("ideal_speedup") or 0))
             if lv.get("limit") != 1
             else "",
+        )
+    alt = r.get("alternating") or {}
+    if alt:
+        a, one = alt["stage_slots"], alt["one_slot"]
+        t.add_row(
+            f"TTFT, {len(alt['characters'])} characters alternating: {a['slots']} slots vs 1 slot (p50 / p95)",
+            f"{_ms(a['ttft_ms']['p50'])} / {_ms(a['ttft_ms']['p95'])}",
+            f"{_ms(one['ttft_ms']['p50'])} / {_ms(one['ttft_ms']['p95'])}",
+            "",
+            "",
+        )
+    for lv in (alt.get("raw_ceiling") or {}).get("levels") or []:
+        t.add_row(
+            f"{lv['streams']} parallel stream(s), raw llama.cpp: calls/min, tokens/s",
+            f"{lv['calls_per_min']}/min ({lv['speedup']}× one stream), {lv['tokens_per_s']} tok/s",
+            f"{lv['errors']} errors",
+            "",
+            "",
         )
     for name, mb in (r.get("memory") or {}).items():
         if isinstance(mb, int | float) and name.endswith("_mb"):

@@ -152,11 +152,13 @@ def measure(
     seed: int = 0,
     progress: bool = True,
     note: Callable[[str], None] = lambda _m: None,
+    chroma_url: str = "",
 ) -> dict[str, Any]:
-    """Index growing synthetic lore into a temporary store; time scoped searches at each size."""
+    """Index growing synthetic lore into a temporary store (or a fresh collection of the ``chroma run`` server
+    at ``chroma_url``); time scoped searches at each size."""
     results = []
     with tempfile.TemporaryDirectory(prefix="stage-bench-lore-") as tmp:
-        store = LoreStore(home=Path(tmp), collection="bench")  # local and thrown away
+        store = LoreStore(home=Path(tmp), collection=f"bench-{seed}", chroma_url=chroma_url)  # thrown away
         done = 0
         for size in sorted(sizes):
             note(f"retrieval: indexing {size} synthetic chunks")
@@ -205,6 +207,58 @@ def measure(
                 }
             )
     return {"k": LORE_K, "sizes": results}
+
+
+class ChromaServer:
+    """``chroma run`` on a free loopback port with its data in ``path`` (the lore store a deployment shares)."""
+
+    def __init__(self, path: Path, startup_timeout: float = 60.0) -> None:
+        import shutil
+        import subprocess
+        import sys
+
+        import httpx
+
+        from stage.llm.local import free_port
+
+        exe = Path(sys.executable).with_name("chroma")
+        cli = str(exe) if exe.is_file() else shutil.which("chroma")
+        if not cli:
+            raise FileNotFoundError("the `chroma` command (from chromadb) is not installed")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [cli, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + startup_timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"chroma run did not answer on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except Exception:
+                self.proc.kill()
+
+
+def measure_server(story: Story, size: int, n_queries: int, seed: int = 0) -> dict[str, Any]:
+    """The same measurement at one size with the lore in a ``chroma run`` server instead of the local store."""
+    with tempfile.TemporaryDirectory(prefix="stage-bench-chroma-run-") as tmp:
+        server = ChromaServer(Path(tmp))
+        try:
+            return measure(story, (size,), n_queries, seed, progress=False, chroma_url=server.url)
+        finally:
+            server.stop()
 
 
 def verdict(result: dict[str, Any], target_p95_ms: float = 20.0) -> dict[str, Any]:

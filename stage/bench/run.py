@@ -27,7 +27,7 @@ from stage.scene import Scene
 from stage.settings import Settings
 from stage.types import Story
 
-from . import concurrency, machine, profiling, remote, retrieval, turns
+from . import alternating, concurrency, machine, profiling, remote, retrieval, turns
 from .instrument import Recording, TimedRetriever
 from .naive import NaiveLoop
 from .plan import Plan
@@ -142,6 +142,13 @@ def run_plan(plan: Plan, settings: Settings, console: Console | None = None, see
             with phase(results, "concurrency"):
                 _concurrency(plan, settings, story, servers["stage"], store, home, results, memory, console)
             results["memory"] = memory
+            if plan.alternating_rounds:
+                console.print(f"five characters alternating: {plan.alternating_rounds} rounds, "
+                              f"{settings.slots} slots against one…")
+                with phase(results, "alternating characters"):
+                    results["alternating"] = alternating.alternating(
+                        story, settings, home, plan.alternating_rounds, plan.levels, 3, plan.max_tokens
+                    )
         finally:
             for s in servers.values():
                 s.stop()
@@ -161,6 +168,14 @@ def run_plan(plan: Plan, settings: Settings, console: Console | None = None, see
                     story, plan.retrieval_sizes, plan.queries, seed, note=console.log
                 )
             results["retrieval"] = {**measured, **retrieval.verdict(measured)}
+            size = min(plan.retrieval_sizes)
+            console.print(f"retrieval: the same at {size:,} chunks in a `chroma run` server…")
+            with phase(results, "retrieval (chroma run)"):
+                try:
+                    # other queries than the local run asked: the query embeddings it cached must not serve these
+                    results["retrieval_server"] = retrieval.measure_server(story, size, plan.queries, seed + 1)
+                except (OSError, RuntimeError) as exc:
+                    results["retrieval_server"] = {"error": str(exc)}
     results["duration_s"] = round(time.time() - started, 1)
     return results
 

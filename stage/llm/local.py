@@ -134,14 +134,20 @@ class LocalServer:
                 self._start()
             return self.base_url
 
+    @property
+    def kv_tokens(self) -> int:
+        return max(self.n_ctx, self.n_ctx * self.slots // 2)
+
     def command(self) -> list[str]:
         return [
             str(server_binary()),
             "--model", str(model_path()), "--alias", MODEL_ALIAS,
             "--host", "127.0.0.1", "--port", str(self.port),
             "--threads", str(self.n_threads), "--threads-batch", str(self.n_threads),
-            # one KV cache shared by the slots, each sequence up to n_ctx
-            "--parallel", str(self.slots), "--ctx-size", str(self.n_ctx * self.slots), "--kv-unified",
+            # one KV cache shared by the slots (a sequence takes only the cells it uses): half of n_ctx per slot
+            # holds the stage's prompts (about 1,000 tokens, bench/results.json) twice over and keeps the KV
+            # cache, most of the server's memory, at half the size
+            "--parallel", str(self.slots), "--ctx-size", str(self.kv_tokens), "--kv-unified",
             "--cache-ram", str(CACHE_MIB),
             # llama.cpp's AMX kernels for this model's Q4_1 weights crash at the first decode (seen on Xeons with
             # amx_int8); repacking only pays for large batches, which a 135M model's turns never are

@@ -121,11 +121,26 @@ def _run_logged(cmd: list[str], log: Path, step: str, progress: bool) -> None:
             raise BuildError(f"{step} failed (exit {proc.returncode}); see {log}")
 
 
+def cmake() -> str:
+    """CMake from PATH, else from the package index into this environment (as pip's own builds get it)."""
+    found = shutil.which("cmake") or shutil.which("cmake", path=str(Path(sys.executable).parent))
+    if found:
+        return found
+    say("cmake is not installed: installing it from the package index into this environment")
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "cmake>=3.21"], capture_output=True, text=True, check=False
+    )
+    local = Path(sys.executable).parent / "cmake"
+    if done.returncode != 0 or not local.is_file():
+        raise BuildError(f"building {BINARY} needs cmake, and pip could not install it: {done.stderr.strip()[-300:]}")
+    return str(local)
+
+
 def build(jobs: int, progress: bool = True) -> Path:
     """Build the server into the cache and return its path."""
-    for tool in ("cmake", "c++"):
-        if shutil.which(tool) is None:
-            raise BuildError(f"building {BINARY} needs `{tool}` (Debian: apt install cmake g++)")
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        raise BuildError(f"building {BINARY} needs a C++ compiler (Debian: apt install g++)")
+    cm = cmake()
     dest = cache_dir()
     dest.mkdir(parents=True, exist_ok=True)
     log = dest / "build.log"
@@ -137,10 +152,10 @@ def build(jobs: int, progress: bool = True) -> Path:
         src = extract_llama_cpp(fetch_sdist(work), work)
         out = work / "build"
         say(f"configuring llama.cpp (log: {log})")
-        _run_logged(["cmake", "-S", str(src), "-B", str(out), *FLAGS], log, "configure", progress=False)
+        _run_logged([cm, "-S", str(src), "-B", str(out), *FLAGS], log, "configure", progress=False)
         say(f"compiling {BINARY} with {jobs} jobs (about 9 minutes on 2 cores)")
         _run_logged(
-            ["cmake", "--build", str(out), "--target", BINARY, "--parallel", str(jobs)], log, "compile", progress
+            [cm, "--build", str(out), "--target", BINARY, "--parallel", str(jobs)], log, "compile", progress
         )
         built = next(iter(out.rglob(BINARY)), None)
         if built is None or not works(built):

@@ -170,6 +170,15 @@ def test_tiny_run_measures_what_it_reports(tmp_path: Path) -> None:
     rss = [mb for k, mb in data["memory"].items() if k.endswith("peak_rss_mb")]
     assert rss and all(mb > 0 for mb in rss)
     assert data["profile"]["turns"] == TINY.profile_turns
+    (served,) = data["retrieval_server"]["sizes"]  # the same search with the lore in a `chroma run` server
+    assert served["chunks"] == min(TINY.retrieval_sizes) and 0 < served["search_ms"]["p50"] <= served["search_ms"]["p95"]
+    alt = data["alternating"]
+    assert len(alt["characters"]) == 5, "the reunion's five characters take turns"
+    for side in ("stage_slots", "one_slot"):
+        assert alt[side]["ttft_ms"]["n"] == 5 * TINY.alternating_rounds and alt[side]["ttft_ms"]["p50"] > 0
+    ceiling = alt["raw_ceiling"]["levels"]
+    assert [lv["streams"] for lv in ceiling] == list(TINY.levels) and all(lv["errors"] == 0 for lv in ceiling)
+    assert all(lv["tokens"] > 0 and lv["tokens_per_s"] > 0 for lv in ceiling)
     rem = data["remote"]
     assert [lv["sessions"] for lv in rem["levels"]] == list(TINY.remote_levels)
     assert all(lv["errors"] == 0 and lv["turns"] == lv["sessions"] * rem["turns_per_session"] for lv in rem["levels"])
