@@ -203,7 +203,7 @@ class ChatView:
     def pending(self, out: Chat, p: Pending) -> None:
         name = self.r.name(p.speaker) if p.speaker else ""
         if p.waiting:
-            out.add("assistant", "_waiting for the model (its every slot is busy with other scenes)…_", None)
+            out.add("assistant", "_waiting for the model (busy with other scenes' turns)…_", None)
             return
         if not p.speaker:
             out.add("assistant", "_the director is choosing who speaks…_", None)

@@ -236,4 +236,4 @@ def test_the_turn_being_written_streams_under_a_pending_thought(view: ChatView) 
     held = chat(view, pending=Pending("lyra", text="bad", held=True)).messages[-1]["content"]
     assert "held back by the content policy" in held and "bad" not in held
     assert "choosing who speaks" in chat(view, pending=Pending(speaker="")).messages[0]["content"]
-    assert "another scene is speaking" in chat(view, pending=Pending("lyra", waiting=True)).messages[0]["content"]
+    assert "busy with other scenes" in chat(view, pending=Pending("lyra", waiting=True)).messages[0]["content"]
