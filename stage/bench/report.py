@@ -91,9 +91,10 @@ def table(r: dict[str, Any]) -> Table:
         t.add_row("scoped search, `chroma run` server", "[red]failed[/]", srv["error"][:60], "", "")
     for s in srv.get("sizes") or []:
         t.add_row(
-            f"scoped search at {s['chunks']:,} chunks, `chroma run` server: p50 / p95",
-            f"{_ms(s['search_ms']['p50'])} / {_ms(s['search_ms']['p95'])}",
-            f"indexing {s['index_chunks_per_s']} chunks/s, snapshot {s['snapshot_load_s']} s",
+            # the query embeddings are cached from the local run's searches, so compare with the embedding left out
+            f"scoped search at {s['chunks']:,} chunks, `chroma run` server, query embedding cached: p50 / p95",
+            f"{_ms(s['search_with_cached_embedding_ms']['p50'])} / {_ms(s['search_with_cached_embedding_ms']['p95'])}",
+            f"its own filters {_ms(s['chroma_filters_search_ms']['p50'])}; indexing {s['index_chunks_per_s']} chunks/s",
             "",
             "",
         )
