@@ -158,7 +158,7 @@ def run_plan(plan: Plan, settings: Settings, console: Console | None = None, see
                 f"with {plan.remote_slots} slots…"
             )
             with phase(results, "remote endpoint"):
-                results["remote"] = remote.remote_levels(plan.remote_levels, 3, plan.remote_slots)
+                results["remote"] = remote.remote_levels(plan.remote_levels, plan.session_turns, plan.remote_slots)
         if plan.retrieval_sizes:
             console.print(
                 f"retrieval: synthetic lore at {', '.join(f'{n:,}' for n in plan.retrieval_sizes)} chunks…"
