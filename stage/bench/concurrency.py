@@ -24,7 +24,7 @@ import httpx
 from stage.agents.retrieval import Retriever
 from stage.errors import StageError
 from stage.llm.base import ChatModel, GenParams
-from stage.llm.local import free_port
+from stage.llm.local import free_port, stop_process
 from stage.scene import Scene, events_of
 from stage.types import Story
 
@@ -124,13 +124,7 @@ class AppProcess:
 
     def stop(self) -> None:
         self.watch.stop()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc, timeout=20)
 
 
 WARM_TURNS = 4  # untimed turns through the app before the levels: every character of the first beat speaks

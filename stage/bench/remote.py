@@ -23,7 +23,7 @@ import httpx
 from stage.errors import StageError
 from stage.llm import complete, make_model
 from stage.llm.base import GenParams
-from stage.llm.local import free_port
+from stage.llm.local import free_port, stop_process
 from stage.settings import Settings
 from stage.types import Message
 
@@ -62,12 +62,7 @@ class SimProcess:
         return {}
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=10)
-        if self.proc.poll() is None:
-            self.proc.kill()
+        stop_process(self.proc)
 
 
 def remote_levels(

@@ -243,12 +243,9 @@ class ChromaServer:
         raise RuntimeError(f"chroma run did not answer on port {self.port}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except Exception:
-                self.proc.kill()
+        from stage.llm.local import stop_process
+
+        stop_process(self.proc)
 
 
 def measure_server(story: Story, size: int, n_queries: int, seed: int = 0) -> dict[str, Any]:
