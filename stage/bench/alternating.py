@@ -10,7 +10,6 @@ one with a single slot (every change of speaker swaps the prompt, restored from 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from stage.settings import Settings
 from stage.transcript import Turn
 from stage.types import Message, Story
 
-from .ceiling import raw_parallel
+from .ceiling import raw_parallel, with_new_tail
 from .instrument import Recording
 from .raw import stream_chat
 from .stats import summary
@@ -52,9 +51,7 @@ def _round(client: httpx.Client, url: str, prompts: dict[str, tuple[Message, ...
     params = GenParams(max_tokens=2, temperature=0.0, seed=1)
     out = []
     for messages in prompts.values():
-        last = messages[-1]
-        varied = (*messages[:-1], replace(last, content=f"{last.content}\n(round {n})"))
-        out.append(stream_chat(client, url, varied, params).ttft_ms)
+        out.append(stream_chat(client, url, with_new_tail(messages, f"round {n}"), params).ttft_ms)
     return out
 
 

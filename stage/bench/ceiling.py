@@ -9,7 +9,6 @@ for the app's throughput ratios, measured on the same server in the same run.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -18,51 +17,54 @@ import httpx
 from stage.llm.base import GenParams
 from stage.types import Message
 
+from .concurrency import _level
 from .raw import stream_chat
+
+
+def with_new_tail(messages: tuple[Message, ...], tag: str) -> tuple[Message, ...]:
+    """``messages`` with ``tag`` on a line of its own after the last one: a new turn on the same prefix."""
+    last = messages[-1]
+    return (*messages[:-1], replace(last, content=f"{last.content}\n({tag})"))
 
 
 def raw_parallel(
     base_url: str, prompts: dict[str, tuple[Message, ...]], levels: tuple[int, ...], calls: int, max_tokens: int
 ) -> list[dict[str, Any]]:
     params = GenParams(max_tokens=max_tokens, temperature=0.0, seed=1)
-    out = [_level(base_url, list(prompts.values()), n, calls, params) for n in levels]
+    out = [_streams(base_url, list(prompts.values()), n, calls, params) for n in levels]
     one = out[0]["calls_per_min"] if out and out[0]["streams"] == 1 else None
     for lv in out:
         lv["speedup"] = round(lv["calls_per_min"] / one, 2) if one else None
     return out
 
 
-def _level(base_url: str, order: list[tuple[Message, ...]], n: int, calls: int, params: GenParams) -> dict[str, Any]:
+def _streams(base_url: str, order: list[tuple[Message, ...]], n: int, calls: int, params: GenParams) -> dict[str, Any]:
+    """``n`` threads released together (``concurrency._level``), each streaming ``calls`` raw requests."""
     tokens = [0] * n
-    errors = [0] * n
-    barrier = threading.Barrier(n + 1)
 
-    def work(i: int) -> None:
+    def work(i: int, barrier: threading.Barrier) -> tuple[list[float], int]:
+        latencies: list[float] = []
+        errors = 0
         with httpx.Client(timeout=httpx.Timeout(120.0, connect=5.0)) as client:
             barrier.wait(timeout=120)
             for c in range(calls):
-                messages = order[(i + c) % len(order)]
-                last = messages[-1]
-                varied = (*messages[:-1], replace(last, content=f"{last.content}\n(call {n}-{i}-{c})"))
+                messages = with_new_tail(order[(i + c) % len(order)], f"call {n}-{i}-{c}")
                 try:
-                    tokens[i] += stream_chat(client, base_url, varied, params).tokens
+                    result = stream_chat(client, base_url, messages, params)
                 except Exception:  # counted, not raised: a level reports its errors
-                    errors[i] += 1
+                    errors += 1
+                    continue
+                tokens[i] += result.tokens
+                latencies.append(result.latency_ms)
+        return latencies, errors
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(n)]
-    for t in threads:
-        t.start()
-    barrier.wait(timeout=120)
-    start = time.perf_counter()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
+    level = _level(n, work)
     return {
         "streams": n,
-        "calls": n * calls,
+        "calls": level["turns"],
         "tokens": sum(tokens),
-        "errors": sum(errors),
-        "wall_s": round(wall, 2),
-        "calls_per_min": round(n * calls / wall * 60, 1),
-        "tokens_per_s": round(sum(tokens) / wall, 1),
+        "errors": level["errors"],
+        "wall_s": level["wall_s"],
+        "calls_per_min": level["turns_per_min"],
+        "tokens_per_s": round(sum(tokens) / level["wall_s"], 1) if level["wall_s"] else None,
     }
