@@ -64,14 +64,14 @@ def server_env(plan: Plan) -> Iterator[None]:
 def _server(home: Path, name: str, settings: Settings, cache_mb: int | None) -> LocalServer:
     """A server as ``stage.llm.local`` starts it (``settings.slots`` slots), optionally with another RAM prompt
     cache size."""
-    server = LocalServer(home / name, n_threads=settings.n_threads, n_ctx=settings.n_ctx, slots=settings.slots)
-    default = local_llm.CACHE_MIB
-    if cache_mb is not None:
-        local_llm.CACHE_MIB = cache_mb  # read by LocalServer.command when it starts
-    try:
-        server.ensure()
-    finally:
-        local_llm.CACHE_MIB = default
+    server = LocalServer(
+        home / name,
+        n_threads=settings.n_threads,
+        n_ctx=settings.n_ctx,
+        slots=settings.slots,
+        cache_mib=local_llm.CACHE_MIB if cache_mb is None else cache_mb,
+    )
+    server.ensure()
     return server
 
 

@@ -109,11 +109,13 @@ class LocalServer:
         n_ctx: int = 4096,
         slots: int = 4,
         startup_timeout: float = 120.0,
+        cache_mib: int = CACHE_MIB,
     ) -> None:
         self.home = home
         self.n_threads = n_threads
         self.n_ctx = n_ctx  # per slot: each sequence may be this long
         self.slots = slots
+        self.cache_mib = cache_mib  # llama-server's RAM prompt cache
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -161,7 +163,7 @@ class LocalServer:
             # holds the stage's prompts (about 1,000 tokens, bench/results.json) twice over and keeps the KV
             # cache, most of the server's memory, at half the size
             "--parallel", str(self.slots), "--ctx-size", str(self.kv_tokens), "--kv-unified",
-            "--cache-ram", str(CACHE_MIB),
+            "--cache-ram", str(self.cache_mib),
             # llama.cpp's AMX kernels for this model's Q4_1 weights crash at the first decode (seen on Xeons with
             # amx_int8); repacking only pays for large batches, which a 135M model's turns never are
             "--no-repack",
