@@ -72,16 +72,14 @@ def _model_file() -> str:
 
 
 def _server_binary() -> str:
-    import subprocess
-
     from stage.llm.local import server_binary
+    from stage.llm.server_build import version
 
     path = server_binary()
-    out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30, check=False)
-    version = next((ln for ln in (out.stderr + out.stdout).splitlines() if ln.startswith("version")), "")
-    if out.returncode != 0:
-        raise ConfigError(f"{path} does not run (exit {out.returncode}); run `make install` to build it again")
-    return f"{path} (llama.cpp {version.removeprefix('version: ') or 'server'})"
+    said = version(path)
+    if said is None:
+        raise ConfigError(f"{path} does not run; run `make install` to build it again")
+    return f"{path} (llama.cpp {said or 'server'})"
 
 
 def _endpoint(settings: Settings) -> str:

@@ -46,15 +46,10 @@ def _memory_total_gib() -> float | None:
 
 def _version(package: str) -> str:
     if package == "llama-server":
-        import subprocess
+        from stage.llm.server_build import SDIST, installed_path, version
 
-        from stage.llm.server_build import SDIST, installed_path
-
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run([str(installed_path()), "--version"], capture_output=True, text=True, timeout=30)
-            line = next((ln for ln in (out.stderr + out.stdout).splitlines() if ln.startswith("version")), "")
-            return f"{line.removeprefix('version: ')} (from {SDIST})"
-        return "not built"
+        said = version(installed_path())
+        return "not built" if said is None else f"{said} (from {SDIST})"
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:

@@ -69,12 +69,20 @@ def installed_path() -> Path:
     return Path(sys.executable).parent / BINARY
 
 
-def works(binary: Path) -> bool:
+def version(binary: Path) -> str | None:
+    """What ``binary --version`` says of itself ("" if it names no version); None if it does not run."""
     try:
-        done = subprocess.run([str(binary), "--version"], capture_output=True, timeout=30, check=False)
+        done = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+        return None
+    if done.returncode != 0:
+        return None
+    line = next((ln for ln in (done.stderr + done.stdout).splitlines() if ln.startswith("version")), "")
+    return line.removeprefix("version: ")
+
+
+def works(binary: Path) -> bool:
+    return version(binary) is not None
 
 
 def say(text: str) -> None:
