@@ -13,12 +13,18 @@ import pytest
 from stage.llm import server_build as sb
 
 
-def test_a_working_cached_binary_is_installed_without_building(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def cached_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> Path:
+    """A build cache under ``tmp_path`` holding ``script`` as the server binary."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     cached = sb.cache_dir() / sb.BINARY
     cached.parent.mkdir(parents=True)
-    cached.write_text("#!/bin/sh\necho 'version: 1 (test)'\n")
+    cached.write_text(script)
     cached.chmod(0o755)
+    return cached
+
+
+def test_a_working_cached_binary_is_installed_without_building(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cached = cached_binary(tmp_path, monkeypatch, "#!/bin/sh\necho 'version: 1 (test)'\n")
     monkeypatch.setattr(sb, "build", lambda *a, **k: pytest.fail("a working cached binary must not be rebuilt"))
     target = sb.ensure(1, target=tmp_path / "venv" / "bin" / sb.BINARY, progress=False)
     assert target.read_text() == cached.read_text() and sb.works(target)
@@ -26,11 +32,7 @@ def test_a_working_cached_binary_is_installed_without_building(tmp_path: Path, m
 
 
 def test_a_broken_cached_binary_is_built_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    cached = sb.cache_dir() / sb.BINARY
-    cached.parent.mkdir(parents=True)
-    cached.write_text("#!/bin/sh\nexit 1\n")
-    cached.chmod(0o755)
+    cached = cached_binary(tmp_path, monkeypatch, "#!/bin/sh\nexit 1\n")
     built: list[int] = []
 
     def fake_build(jobs: int, progress: bool = True) -> Path:
