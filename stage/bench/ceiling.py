@@ -17,7 +17,7 @@ import httpx
 from stage.llm.base import GenParams
 from stage.types import Message
 
-from .concurrency import _level
+from .concurrency import run_level
 from .raw import stream_chat
 
 
@@ -39,7 +39,7 @@ def raw_parallel(
 
 
 def _streams(base_url: str, order: list[tuple[Message, ...]], n: int, calls: int, params: GenParams) -> dict[str, Any]:
-    """``n`` threads released together (``concurrency._level``), each streaming ``calls`` raw requests."""
+    """``n`` threads released together (``concurrency.run_level``), each streaming ``calls`` raw requests."""
     tokens = [0] * n
 
     def work(i: int, barrier: threading.Barrier) -> tuple[list[float], int]:
@@ -58,7 +58,7 @@ def _streams(base_url: str, order: list[tuple[Message, ...]], n: int, calls: int
                 latencies.append(result.latency_ms)
         return latencies, errors
 
-    level = _level(n, work)
+    level = run_level(n, work)
     return {
         "streams": n,
         "calls": level["turns"],

@@ -37,7 +37,7 @@ STEP_API = "/step"  # one character turn in the caller's session (stage/ui/app.p
 EVENTS_API = "/events"  # the session's transcript events, as dicts
 
 
-def _level(
+def run_level(
     sessions: int, work: Callable[[int, threading.Barrier], tuple[list[float], int]]
 ) -> dict[str, Any]:
     """Run ``work(i, barrier)`` on ``sessions`` threads released together; gather latencies and errors."""
@@ -172,7 +172,7 @@ def through_app(app: AppProcess, beat: str, levels: tuple[int, ...], turns: int)
                     errors += 1
             return latencies, errors
 
-        out.append(_level(n, work))
+        out.append(run_level(n, work))
         for c in clients:
             with contextlib.suppress(Exception):
                 c.close()
@@ -210,5 +210,5 @@ def scene_threads(
                     errors += 1
             return latencies, errors
 
-        out.append(_level(n, work))
+        out.append(run_level(n, work))
     return out

@@ -27,7 +27,7 @@ from stage.llm.local import free_port, stop_process
 from stage.settings import Settings
 from stage.types import Message
 
-from .concurrency import _level
+from .concurrency import run_level
 
 MESSAGES = [Message("system", "You are a character in a story."), Message("user", "Say something.")]
 
@@ -128,7 +128,7 @@ def _levels(
                     errors += 1
             return latencies, errors
 
-        level = _level(n, work)
+        level = run_level(n, work)
         level["limit"] = limit
         level["server_peak_busy"] = sim.stats(reset=True).get("peak")
         out.append(level)
